@@ -1,0 +1,59 @@
+# rabbitbatch: every target a newcomer needs. See README.md.
+SHELL := /bin/bash
+export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
+NPM_STAMP := node_modules/.install-stamp
+
+.PHONY: demo test test-reliability e2e env-up env-down run bench crd lint typecheck build deps
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps: $(NPM_STAMP)
+
+## demo: bring up the local control plane and RabbitMQ, install the CRD, run the operator, apply examples/
+demo: deps
+	bash hack/demo.sh
+
+## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ
+test: deps
+	bash hack/env-up.sh
+	npm test
+
+## test-reliability: only the fault tests (broker restart, operator SIGKILL); `make test` runs them too
+test-reliability: deps
+	bash hack/env-up.sh
+	npm run test:reliability
+
+## e2e: the same integration suite against any cluster in $$KUBECONFIG (kind, CI); RabbitMQ at $$RABBITMQ_URL
+e2e: deps
+	RABBITBATCH_E2E=1 npm run test:integration
+
+## env-up / env-down: the local control plane (kubeconfig at .local/kubeconfig) and RabbitMQ
+env-up:
+	bash hack/env-up.sh
+
+env-down:
+	bash hack/env-down.sh
+
+## run: the operator from source against $$KUBECONFIG
+run: deps
+	npx tsx src/cli/main.ts operator $(ARGS)
+
+## bench: the benchmark suite (BENCH=<name> for one, QUICK=1 for a smoke run)
+bench: deps
+	bash hack/env-up.sh
+	node_modules/.bin/node --import tsx bench/run.ts $(BENCH)
+
+## crd: regenerate crds/ from the zod schema in src/api
+crd: deps
+	npm run gen:crd
+
+lint: deps
+	npm run lint
+
+typecheck: deps
+	npm run typecheck
+
+build: deps
+	npm run build

@@ -1,0 +1,106 @@
+/**
+ * `cli`: the CLI's engines against baselines in the same run — streaming publish vs a bare
+ * amqplib confirm loop (throughput ratio, messages per hour), the peak RSS of the CLI process
+ * publishing a large file, and a 100-queue batch vs 100 sequential single PUTs.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp, { type ConfirmChannel } from 'amqplib';
+import { specSchema } from '../src/api/schema.js';
+import { executePlan } from '../src/batch/execute.js';
+import { planBatch } from '../src/batch/plan.js';
+import { publishFile } from '../src/batch/publish/publisher.js';
+import { ManagementClient } from '../src/rabbit/management-client.js';
+import { observeVhost } from '../src/rabbit/observe.js';
+import { AUTH, MGMT, sequentialPuts, timed, withVhost } from './lib/broker.js';
+import { printTable, writeResult, type Row } from './lib/report.js';
+
+const QUICK = process.env.QUICK === '1';
+const MESSAGES = QUICK ? 50_000 : 300_000;
+const BIG_MB = QUICK ? 50 : 1024;
+const ROOT = new URL('../', import.meta.url).pathname;
+
+async function writeLines(file: string, n: number, pad = 0): Promise<void> {
+  const out = createWriteStream(file);
+  const filler = 'x'.repeat(pad);
+  for (let i = 1; i <= n; i++) if (!out.write(`{"body":{"id":${i},"p":"${filler}"}}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
+  await new Promise<void>((r) => out.end(() => r()));
+}
+
+const declare = (vhost: string, q: string) => fetch(`${MGMT}/api/queues/${encodeURIComponent(vhost)}/${q}`, { method: 'PUT', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ durable: true, auto_delete: false, arguments: {} }) });
+const purge = (vhost: string, q: string) => fetch(`${MGMT}/api/queues/${encodeURIComponent(vhost)}/${q}/contents`, { method: 'DELETE', headers: { authorization: AUTH } });
+
+const rows: Row[] = [];
+const figures: Record<string, number> = {};
+const file = join(tmpdir(), `rabbitbatch-bench-${process.pid}.jsonl`);
+await writeLines(file, MESSAGES, 150); // ~200-byte messages, as in NOTES' measurement
+
+await withVhost('cli', async (vhost) => {
+  await declare(vhost, 'bench');
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`);
+  try {
+    // Baseline: a bare confirm loop with the same bodies, waiting for confirms every 1,000.
+    const bodies = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => Buffer.from(JSON.stringify((JSON.parse(l) as { body: unknown }).body)));
+    const bare = await conn.createConfirmChannel();
+    const bareSeconds = await timed(async () => {
+      for (let i = 0; i < bodies.length; i++) {
+        if (!bare.publish('', 'bench', bodies[i]!, { persistent: true })) await new Promise((r) => bare.once('drain', r));
+        if (i % 1000 === 999) await bare.waitForConfirms();
+      }
+      await bare.waitForConfirms();
+    });
+    await purge(vhost, 'bench');
+    const ch: ConfirmChannel = await conn.createConfirmChannel();
+    const ours = await publishFile({ channel: ch, file, routingKey: 'bench', window: 1000 });
+    await purge(vhost, 'bench');
+    Object.assign(figures, { messages: MESSAGES, bareSeconds, rabbitbatchSeconds: ours.seconds });
+    const bareRate = MESSAGES / bareSeconds;
+    const ourRate = ours.confirmed / ours.seconds;
+    rows.push({ name: `publish ${MESSAGES} messages from a file`, value: ourRate, unit: 'msg/s', baseline: 'vs bare amqplib confirm loop', ratio: ourRate / bareRate, goal: '>= 0.95', met: ourRate / bareRate >= 0.95 });
+    rows.push({ name: 'publish rate per hour', value: Math.round((ourRate * 3600) / 1e6), unit: 'M msg/h', goal: '>= 50 M', met: ourRate * 3600 >= 50e6 });
+  } finally {
+    await conn.close();
+  }
+
+  // Peak RSS of the CLI process publishing a large file (read from /proc while it runs).
+  const big = join(tmpdir(), `rabbitbatch-bench-big-${process.pid}.jsonl`);
+  await writeLines(big, Math.round((BIG_MB * 1024 * 1024) / 200), 150);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'publish', '--file', big, '--routing-key', 'bench', '--vhost', vhost], { cwd: ROOT, stdio: 'ignore' });
+  let peakKb = 0;
+  const sampler = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakKb = Math.max(peakKb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }, 100);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  clearInterval(sampler);
+  const sizeMb = statSync(big).size / 1024 / 1024;
+  rmSync(big);
+  await purge(vhost, 'bench');
+  figures.bigFileMb = sizeMb;
+  figures.peakRssMb = peakKb / 1024;
+  rows.push({ name: `CLI peak RSS publishing a ${Math.round(sizeMb)} MB file (exit ${code})`, value: peakKb / 1024, unit: 'MB', goal: '<= 150 MB', met: peakKb / 1024 <= 150 });
+
+  // A 100-queue batch through the engine vs 100 sequential single PUTs.
+  const api = new ManagementClient({ url: MGMT, username: 'guest', password: 'guest', minSize: 10 });
+  try {
+    await api.warm();
+    const input = { vhost, queues: Array.from({ length: 100 }, (_, i) => ({ name: `b${i}` })) };
+    const batchSeconds = await timed(async () => {
+      const spec = specSchema.parse(input);
+      await executePlan(planBatch({ spec, observed: await observeVhost(api, vhost) }), api, { mode: 'AllOrNothing', concurrency: 10 });
+    });
+    const seqSeconds = await sequentialPuts(MGMT, vhost, Array.from({ length: 100 }, (_, i) => `s${i}`));
+    rows.push({ name: '100-queue batch (0 ms RTT; 10 ms: see bench/results/batch.json)', value: batchSeconds * 1000, unit: 'ms', baseline: 'vs 100 sequential PUTs', ratio: seqSeconds / batchSeconds });
+  } finally {
+    await api.close();
+  }
+});
+rmSync(file);
+printTable('cli: streaming publish and batches', rows);
+console.log(`wrote ${writeResult('cli', { rows, figures })}`);

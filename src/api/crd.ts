@@ -1,0 +1,61 @@
+/**
+ * Builds the RabbitQueueBatch CustomResourceDefinition from the zod schemas in schema.ts.
+ * `npm run gen:crd` writes it to crds/; test/unit/crd.test.ts fails when crds/ is stale.
+ */
+import { z } from 'zod';
+import { stringify } from 'yaml';
+import { GROUP, KIND, MAX_ITEMS_DEFAULT, PLURAL, VERSION, makeSpecSchema, statusSchema } from './schema.js';
+import { toStructural } from './structural.js';
+
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+export const CRD_FILE = `crds/${GROUP}_${PLURAL}.yaml`;
+
+function openApi(schema: z.ZodType): unknown {
+  return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' }));
+}
+
+export function buildCrd(maxItems = MAX_ITEMS_DEFAULT): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: CRD_NAME, labels: { 'app.kubernetes.io/name': 'rabbitbatch' } },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'rabbitqueuebatch', shortNames: ['rqb'], categories: ['rabbitmq'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+            { name: 'Items', type: 'integer', jsonPath: '.status.summary.total' },
+            { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed' },
+            { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: 'A batch of RabbitMQ exchanges, queues and bindings applied together.',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: openApi(makeSpecSchema(maxItems)),
+                status: openApi(statusSchema),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function renderCrdYaml(maxItems = MAX_ITEMS_DEFAULT): string {
+  return `# Generated from src/api/schema.ts by \`npm run gen:crd\`. Do not edit.\n${stringify(buildCrd(maxItems), { lineWidth: 0 })}`;
+}

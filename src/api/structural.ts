@@ -1,0 +1,27 @@
+/**
+ * Turns zod's OpenAPI 3.0 output into a Kubernetes *structural* schema.
+ *
+ * The API server refuses CRD schemas that are not structural: no `additionalProperties: false`
+ * next to `properties` (unknown fields are pruned anyway), no types inside `anyOf`, and free-form
+ * maps must say `x-kubernetes-preserve-unknown-fields`. This is the only place that knows.
+ */
+type JsonSchema = Record<string, unknown>;
+
+const DROPPED_KEYS = new Set(['$schema', 'propertyNames', 'id']);
+
+export function toStructural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toStructural);
+  if (node === null || typeof node !== 'object') return node;
+  const input = node as JsonSchema;
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (DROPPED_KEYS.has(key)) continue;
+    if (key === 'additionalProperties') {
+      // `false` is the default behaviour (pruning); a value schema on a preserved map would
+      // put types inside anyOf, which structural schemas forbid: zod checks value types.
+      if (value === false || input['x-kubernetes-preserve-unknown-fields'] === true) continue;
+    }
+    out[key] = key === 'default' || key === 'enum' ? value : toStructural(value);
+  }
+  return out;
+}

@@ -1,0 +1,297 @@
+/**
+ * The executor: runs a plan through the management API with bounded concurrency, and says what
+ * happened to every item. The controller and the CLI share it.
+ *
+ * Guarantees
+ * - Order: a binding starts only after its source exchange and its destination are declared.
+ * - AllOrNothing: nothing runs while any item is in conflict or an external is missing; when an
+ *   operation fails, operations in flight finish, no new one starts, and everything this run
+ *   created is undone in reverse order (queues only when still empty and unused: messages are
+ *   never dropped to make a rollback tidy).
+ * - BestEffort: every operation is tried; an item whose dependency failed is reported as such.
+ * - Pruning (deletes) runs last; a queue that holds messages or has consumers is kept and
+ *   reported `Retained`, never force-deleted.
+ *
+ * Failure modes
+ * - The broker unreachable (`BrokerUnavailableError`): the run stops like an AllOrNothing failure
+ *   and the result says `brokerUnavailable`, so the caller retries with backoff.
+ */
+import { BulkheadPolicy } from 'cockatiel';
+import type { ItemStatus, Mode } from '../api/schema.js';
+import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
+import type { Operation, Plan } from './plan.js';
+
+export interface ItemResult {
+  resource: string;
+  status: ItemStatus;
+  error?: string;
+}
+
+export interface Failure {
+  resource: string;
+  error: string;
+  /** False when RabbitMQ refused the request itself (a 4xx such as an invalid argument): the
+   * same spec will fail the same way, so retrying hot only churns objects. */
+  retryable?: boolean;
+}
+
+export type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Blocked' | 'RolledBack' | 'VhostNotFound';
+
+export interface ExecutionResult {
+  outcome: Outcome;
+  items: ItemResult[];
+  /** Resources this run created and kept (add to `status.applied`). */
+  created: string[];
+  /** Resources this run removed (drop from `status.applied`). */
+  deleted: string[];
+  /** The first failure, for conditions, events and the CLI's exit code. */
+  failure?: Failure;
+  brokerUnavailable: boolean;
+  operations: number;
+}
+
+export interface ExecuteOptions {
+  mode: Mode;
+  /** Operations in flight at once. Defaults to 10. */
+  concurrency?: number;
+  /** Called before every operation: RabbitMQ's event for it may arrive before its HTTP answer,
+   * and must be recognised as this run's own change, not as drift. */
+  beforeOperation?: (op: Operation) => void;
+  /** Called after every operation, for metrics, audit and the cache's write-through. */
+  onOperation?: (op: Operation, ok: boolean, seconds: number, propertiesKey?: string) => void;
+}
+
+type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; unavailable?: boolean; permanent?: boolean };
+
+export async function executePlan(plan: Plan, api: ManagementApi, options: ExecuteOptions): Promise<ExecutionResult> {
+  const run = new Run(plan, api, options);
+  return run.execute();
+}
+
+class Run {
+  private readonly results = new Map<string, ItemResult>();
+  private readonly created: { op: Operation; propertiesKey?: string }[] = [];
+  private readonly deleted: string[] = [];
+  private readonly failed = new Set<string>();
+  private failure: Failure | undefined;
+  private brokerUnavailable = false;
+  private operations = 0;
+  private readonly bulkhead: BulkheadPolicy;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly api: ManagementApi,
+    private readonly options: ExecuteOptions,
+  ) {
+    this.bulkhead = new BulkheadPolicy(options.concurrency ?? 10, Number.MAX_SAFE_INTEGER);
+  }
+
+  async execute(): Promise<ExecutionResult> {
+    const { plan } = this;
+    if (!plan.vhostExists) {
+      const error = `vhost "${plan.vhost}" does not exist (or the user has no permissions on it); create it in RabbitMQ (rabbitmqctl add_vhost) or fix spec.vhost`;
+      for (const item of plan.items) this.results.set(item.resource, { resource: item.resource, status: 'Pending', error });
+      return this.finish('VhostNotFound', { resource: `vhost/${plan.vhost}`, error });
+    }
+    for (const item of plan.items) {
+      if (item.decision === 'unchanged') this.set(item.resource, 'Ready');
+      else if (item.decision === 'conflict') this.set(item.resource, 'Conflict', item.message);
+      else if (item.decision === 'missing') {
+        this.set(item.resource, 'Failed', item.message);
+        this.failed.add(item.resource);
+      }
+      else this.set(item.resource, 'Pending');
+    }
+    const blocker = plan.items.find((i) => i.decision === 'conflict' || i.decision === 'missing');
+    if (this.options.mode === 'AllOrNothing' && blocker) {
+      const why = `not applied: the batch is AllOrNothing and ${blocker.resource} is ${blocker.decision === 'conflict' ? 'in conflict' : 'missing'}`;
+      for (const r of this.results.values()) if (r.status === 'Pending') r.error = why;
+      return this.finish('Blocked', { resource: blocker.resource, error: blocker.message ?? why });
+    }
+
+    // Declarations run as one pool: a binding waits only for the exchange and queue it needs,
+    // not for a whole phase, so the bounded concurrency stays busy (exchanges → queues →
+    // bindings still holds for every binding). Deletions keep strict phases.
+    const declarations = plan.phases.flat().filter((op) => !isDelete(op));
+    const started = new Map<string, Promise<void>>();
+    for (const op of declarations) {
+      const deps = dependenciesOf(op).map((r) => started.get(r)).filter((p) => p !== undefined);
+      started.set(op.resource, Promise.all(deps).then(() => this.bulkhead.execute(() => this.applyUnlessStopped(op))));
+    }
+    await Promise.all(started.values());
+    if (this.stopped()) {
+      await this.rollback();
+      return this.finish('RolledBack', this.failure);
+    }
+    for (const phase of plan.phases.filter((p) => p.every(isDelete))) {
+      await Promise.all(phase.map((op) => this.bulkhead.execute(() => this.apply(op))));
+    }
+    const anyFailed = [...this.results.values()].some((r) => r.status === 'Failed' || r.status === 'Conflict');
+    return this.finish(anyFailed ? 'PartiallySucceeded' : 'Succeeded', this.failure);
+  }
+
+  /** AllOrNothing stops at the first failure; an unreachable broker stops every mode. */
+  private stopped(): boolean {
+    return this.failure !== undefined && (this.options.mode === 'AllOrNothing' || this.brokerUnavailable);
+  }
+
+  private async applyUnlessStopped(op: Operation): Promise<void> {
+    if (!this.stopped()) await this.apply(op);
+  }
+
+  private async apply(op: Operation): Promise<void> {
+    const blockedBy = this.failedDependency(op);
+    if (blockedBy) {
+      this.markFailed(op.resource, `not applied: depends on ${blockedBy}, which failed`, false);
+      return;
+    }
+    const started = performance.now();
+    this.options.beforeOperation?.(op);
+    const outcome = await this.perform(op);
+    this.operations++;
+    this.options.onOperation?.(op, outcome.ok, (performance.now() - started) / 1000, outcome.ok ? outcome.propertiesKey : undefined);
+    if (outcome.ok) {
+      if (isDelete(op)) {
+        this.deleted.push(op.resource);
+        this.results.delete(op.resource);
+      } else {
+        if (op.type !== 'recreateQueue') this.created.push({ op, propertiesKey: outcome.propertiesKey });
+        this.set(op.resource, 'Ready');
+      }
+      return;
+    }
+    if (outcome.unavailable) this.brokerUnavailable = true;
+    if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
+    else this.markFailed(op.resource, outcome.error, true, !outcome.permanent);
+  }
+
+  private async perform(op: Operation): Promise<OpOutcome> {
+    const { api } = this;
+    const vhost = this.plan.vhost;
+    try {
+      switch (op.type) {
+        case 'declareExchange':
+          await api.putExchange(vhost, op.exchange);
+          return { ok: true };
+        case 'declareQueue':
+          await api.putQueue(vhost, op.queue);
+          return { ok: true };
+        case 'recreateQueue':
+          return await this.recreate(op.queue.name, () => api.putQueue(vhost, op.queue));
+        case 'bind':
+          return { ok: true, propertiesKey: await api.postBinding(vhost, op.binding) };
+        case 'unbind':
+          await api.deleteBinding(vhost, op.binding);
+          return { ok: true };
+        case 'deleteQueue':
+          await api.deleteQueue(vhost, op.name, { ifEmpty: true, ifUnused: true });
+          return { ok: true };
+        case 'deleteExchange':
+          await api.deleteExchange(vhost, op.name);
+          return { ok: true };
+      }
+    } catch (err) {
+      return describeFailure(op, err);
+    }
+  }
+
+  /** RecreateIfEmpty: delete only with if-empty/if-unused, so a busy queue is never lost. */
+  private async recreate(name: string, declare: () => Promise<void>): Promise<OpOutcome> {
+    const current = await this.api.getQueue(this.plan.vhost, name);
+    if (current && ((current.messages ?? 0) > 0 || (current.consumers ?? 0) > 0)) {
+      return { ok: false, error: `not recreated: queue/${name} holds ${current.messages ?? 0} messages and has ${current.consumers ?? 0} consumers` };
+    }
+    await this.api.deleteQueue(this.plan.vhost, name, { ifEmpty: true, ifUnused: true });
+    await declare();
+    return { ok: true };
+  }
+
+  private async rollback(): Promise<void> {
+    const { api } = this;
+    const vhost = this.plan.vhost;
+    for (const { op, propertiesKey } of [...this.created].reverse()) {
+      try {
+        const undo = undoOf(op, propertiesKey);
+        if (undo) {
+          this.options.beforeOperation?.(undo);
+          if (undo.type === 'unbind') await api.deleteBinding(vhost, undo.binding);
+          else if (undo.type === 'deleteQueue') await api.deleteQueue(vhost, undo.name, { ifEmpty: true, ifUnused: true });
+          else if (undo.type === 'deleteExchange') await api.deleteExchange(vhost, undo.name);
+          this.options.onOperation?.(undo, true, 0);
+        }
+        this.set(op.resource, 'Pending', `rolled back after ${this.failure?.resource ?? 'a failure'} failed`);
+      } catch (err) {
+        const undo = undoOf(op, propertiesKey);
+        if (undo) this.options.onOperation?.(undo, false, 0);
+        // Kept (e.g. a queue that already received messages): it stays owned and is reported.
+        this.set(op.resource, 'Retained', `rollback kept it: ${errorText(err)}`);
+        continue;
+      }
+      this.created.splice(this.created.findIndex((c) => c.op === op), 1);
+    }
+    for (const r of this.results.values()) {
+      if (r.status === 'Pending' && !r.error) r.error = `not applied: rolled back after ${this.failure?.resource ?? 'a failure'} failed`;
+    }
+  }
+
+  private failedDependency(op: Operation): string | undefined {
+    if (op.type !== 'bind') return undefined;
+    const source = `exchange/${op.binding.source}`;
+    const destination = `${op.binding.destinationType}/${op.binding.destination}`;
+    return [source, destination].find((r) => this.failed.has(r));
+  }
+
+  private markFailed(resource: string, error: string, first: boolean, retryable = true): void {
+    this.failed.add(resource);
+    this.set(resource, 'Failed', error);
+    if (first && !this.failure) this.failure = { resource, error, retryable };
+  }
+
+  private set(resource: string, status: ItemStatus, error?: string): void {
+    this.results.set(resource, error === undefined ? { resource, status } : { resource, status, error });
+  }
+
+  private finish(outcome: Outcome, failure: Failure | undefined): ExecutionResult {
+    return {
+      outcome,
+      items: [...this.results.values()],
+      created: this.created.map((c) => c.op.resource),
+      deleted: this.deleted,
+      ...(failure ? { failure } : {}),
+      brokerUnavailable: this.brokerUnavailable,
+      operations: this.operations,
+    };
+  }
+}
+
+/** The operation that undoes a declaration (rollback). */
+function undoOf(op: Operation, propertiesKey: string | undefined): Operation | undefined {
+  if (op.type === 'bind' && propertiesKey !== undefined) return { type: 'unbind', resource: op.resource, binding: { ...op.binding, propertiesKey } };
+  if (op.type === 'declareQueue') return { type: 'deleteQueue', resource: op.resource, name: op.queue.name };
+  if (op.type === 'declareExchange') return { type: 'deleteExchange', resource: op.resource, name: op.exchange.name };
+  return undefined;
+}
+
+/** What must exist before `op` runs: a binding's source exchange and its destination. */
+function dependenciesOf(op: Operation): string[] {
+  if (op.type !== 'bind') return [];
+  return [`exchange/${op.binding.source}`, `${op.binding.destinationType}/${op.binding.destination}`];
+}
+
+const isDelete = (op: Operation) => op.type === 'unbind' || op.type === 'deleteQueue' || op.type === 'deleteExchange';
+
+function describeFailure(op: Operation, err: unknown): OpOutcome {
+  if (err instanceof BrokerUnavailableError) return { ok: false, error: `RabbitMQ unreachable: ${err.message}`, unavailable: true };
+  if (err instanceof ManagementError) {
+    if (op.type === 'deleteQueue' && err.status === 400) {
+      return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand` };
+    }
+    if (err.status === 404 && isDelete(op)) return { ok: true };
+    // 404 (a queue deleted meanwhile) and 409 can pass; other 4xx are the request itself.
+    const permanent = err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
+    return { ok: false, error: `${err.status} ${err.reason}`, permanent };
+  }
+  return { ok: false, error: errorText(err) };
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));

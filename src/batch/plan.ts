@@ -1,0 +1,194 @@
+/**
+ * The planner: a pure function from (desired spec, observed RabbitMQ state, what this batch owns)
+ * to an ordered list of operations. No I/O: the controller and the CLI both call it, and
+ * `execute.ts` runs what it returns.
+ *
+ * Ordering: exchanges → queues → bindings for creation, then bindings → queues → exchanges for
+ * pruning. A change RabbitMQ cannot make in place (a queue's type or arguments, an exchange's
+ * type) is never done by deleting: the item becomes `conflict` with the exact difference, unless
+ * the spec opts into `onConflict: RecreateIfEmpty` for queues.
+ */
+import type { BindingSpec, ExchangeSpec, QueueSpec, RabbitQueueBatchSpec } from '../api/schema.js';
+import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../rabbit/types.js';
+import { bindingId, exchangeId, kindOf, nameOf, queueId } from './resources.js';
+import { describeDifferences, type Difference } from './compare.js';
+
+export type Operation =
+  | { type: 'declareExchange'; resource: string; exchange: ExchangeSpec }
+  | { type: 'declareQueue'; resource: string; queue: QueueSpec }
+  | { type: 'recreateQueue'; resource: string; queue: QueueSpec }
+  | { type: 'bind'; resource: string; binding: BindingSpec }
+  | { type: 'unbind'; resource: string; binding: ObservedBinding }
+  | { type: 'deleteQueue'; resource: string; name: string }
+  | { type: 'deleteExchange'; resource: string; name: string };
+
+/** What the plan says about one item; `execute.ts` turns it into an item status. */
+export type Decision = 'create' | 'update' | 'unchanged' | 'conflict' | 'missing' | 'delete';
+
+export interface PlannedItem {
+  resource: string;
+  decision: Decision;
+  /** For conflicts and missing externals: what differs and how to proceed. */
+  message?: string;
+}
+
+export interface Plan {
+  vhost: string;
+  vhostExists: boolean;
+  items: PlannedItem[];
+  /** Run in order; operations within one phase are independent of each other. */
+  phases: Operation[][];
+}
+
+/** What a batch created earlier (its `status.applied`), as resource ids. */
+export type Owned = ReadonlySet<string>;
+
+export interface PlanInput {
+  spec: RabbitQueueBatchSpec;
+  observed: ObservedVhost;
+  owned?: Owned;
+  /** Another resource that claimed this item first, e.g. `team-a/orders`; undefined when free. */
+  claimedBy?: (resource: string) => string | undefined;
+}
+
+export function planBatch({ spec, observed, owned = new Set(), claimedBy = () => undefined }: PlanInput): Plan {
+  const items: PlannedItem[] = [];
+  const exchanges: Operation[] = [];
+  const queues: Operation[] = [];
+  const binds: Operation[] = [];
+  const unbinds: Operation[] = [];
+  const queueDeletes: Operation[] = [];
+  const exchangeDeletes: Operation[] = [];
+  const desired = new Set<string>();
+
+  const claimed = (resource: string): boolean => {
+    const other = claimedBy(resource);
+    if (other === undefined) return false;
+    items.push({
+      resource,
+      decision: 'conflict',
+      message: `${resource} is also declared by RabbitQueueBatch ${other}, which declared it first; remove it from one of the two batches`,
+    });
+    return true;
+  };
+
+  for (const exchange of spec.exchanges) {
+    const resource = exchangeId(exchange.name);
+    desired.add(resource);
+    if (claimed(resource)) continue;
+    const actual = observed.exchanges.get(exchange.name);
+    if (exchange.external) {
+      items.push(actual ? { resource, decision: 'unchanged' } : missingExternal(resource, spec.vhost));
+    } else if (!actual) {
+      items.push({ resource, decision: 'create' });
+      exchanges.push({ type: 'declareExchange', resource, exchange });
+    } else {
+      const diff = exchangeDifferences(exchange, actual);
+      items.push(diff.length === 0 ? { resource, decision: 'unchanged' } : { resource, decision: 'conflict', message: conflictMessage(resource, diff, false) });
+    }
+  }
+
+  for (const queue of spec.queues) {
+    const resource = queueId(queue.name);
+    desired.add(resource);
+    if (claimed(resource)) continue;
+    const actual = observed.queues.get(queue.name);
+    if (queue.external) {
+      items.push(actual ? { resource, decision: 'unchanged' } : missingExternal(resource, spec.vhost));
+    } else if (!actual) {
+      items.push({ resource, decision: 'create' });
+      queues.push({ type: 'declareQueue', resource, queue });
+    } else {
+      const diff = queueDifferences(queue, actual);
+      if (diff.length === 0) items.push({ resource, decision: 'unchanged' });
+      else if (spec.onConflict === 'RecreateIfEmpty') {
+        items.push({ resource, decision: 'update', message: `recreating (only if empty and unused): ${describeDifferences(diff)}` });
+        queues.push({ type: 'recreateQueue', resource, queue });
+      } else items.push({ resource, decision: 'conflict', message: conflictMessage(resource, diff, true) });
+    }
+  }
+
+  for (const binding of spec.bindings) {
+    const resource = bindingId(binding);
+    desired.add(resource);
+    if (claimed(resource)) continue;
+    const same = observed.bindings.filter((b) => bindingId(b) === resource);
+    const exact = same.find((b) => argumentsEqual(b.arguments, binding.arguments));
+    if (exact) {
+      items.push({ resource, decision: 'unchanged' });
+      continue;
+    }
+    // A binding's arguments are part of its identity in RabbitMQ: bind the new one first, then
+    // remove the old one (only if this batch made it), so routing never has a gap.
+    items.push({ resource, decision: same.length > 0 ? 'update' : 'create' });
+    binds.push({ type: 'bind', resource, binding });
+    if (owned.has(resource)) for (const old of same) unbinds.push({ type: 'unbind', resource, binding: old });
+  }
+
+  // Prune: only what this batch created and no longer declares.
+  for (const resource of [...owned].sort()) {
+    if (desired.has(resource)) continue;
+    const kind = kindOf(resource);
+    if (kind === 'binding') {
+      const present = observed.bindings.filter((b) => bindingId(b) === resource);
+      for (const binding of present) unbinds.push({ type: 'unbind', resource, binding });
+      if (present.length > 0) items.push({ resource, decision: 'delete' });
+    } else if (kind === 'queue' && observed.queues.has(nameOf(resource))) {
+      items.push({ resource, decision: 'delete' });
+      queueDeletes.push({ type: 'deleteQueue', resource, name: nameOf(resource) });
+    } else if (kind === 'exchange' && observed.exchanges.has(nameOf(resource))) {
+      items.push({ resource, decision: 'delete' });
+      exchangeDeletes.push({ type: 'deleteExchange', resource, name: nameOf(resource) });
+    }
+  }
+
+  const phases = [exchanges, queues, binds, unbinds, queueDeletes, exchangeDeletes].filter((p) => p.length > 0);
+  return { vhost: spec.vhost, vhostExists: observed.exists, items, phases };
+}
+
+/** Deletion of a whole batch (finalizer, `deletionPolicy: Delete`): prune everything it owns. */
+export function planDeletion(spec: RabbitQueueBatchSpec, observed: ObservedVhost, owned: Owned): Plan {
+  return planBatch({ spec: { ...spec, exchanges: [], queues: [], bindings: [] }, observed, owned });
+}
+
+function missingExternal(resource: string, vhost: string): PlannedItem {
+  return { resource, decision: 'missing', message: `${resource} is marked external but does not exist in vhost "${vhost}"; create it first or remove "external"` };
+}
+
+function conflictMessage(resource: string, diff: Difference[], isQueue: boolean): string {
+  const how = isQueue
+    ? 'use a new queue name, delete the queue by hand, or set spec.onConflict: RecreateIfEmpty'
+    : 'use a new exchange name or delete the exchange by hand';
+  return `${resource} exists with different settings (${describeDifferences(diff)}); RabbitMQ cannot change this in place: ${how}`;
+}
+
+function exchangeDifferences(want: ExchangeSpec, have: ObservedExchange): Difference[] {
+  const diff: Difference[] = [];
+  if (want.type !== have.type) diff.push({ field: 'type', desired: want.type, actual: have.type });
+  if (want.durable !== have.durable) diff.push({ field: 'durable', desired: want.durable, actual: have.durable });
+  if (want.autoDelete !== have.autoDelete) diff.push({ field: 'autoDelete', desired: want.autoDelete, actual: have.autoDelete });
+  if (want.internal !== have.internal) diff.push({ field: 'internal', desired: want.internal, actual: have.internal });
+  return [...diff, ...argumentDifferences(want.arguments, have.arguments)];
+}
+
+function queueDifferences(want: QueueSpec, have: ObservedQueue): Difference[] {
+  const diff: Difference[] = [];
+  if (want.type !== have.type) diff.push({ field: 'type', desired: want.type, actual: have.type });
+  if (want.durable !== have.durable) diff.push({ field: 'durable', desired: want.durable, actual: have.durable });
+  if (want.autoDelete !== have.autoDelete) diff.push({ field: 'autoDelete', desired: want.autoDelete, actual: have.autoDelete });
+  // The type is compared above; `x-queue-type` is how RabbitMQ stores it.
+  const { 'x-queue-type': _w, ...wantArgs } = want.arguments;
+  const { 'x-queue-type': _h, ...haveArgs } = have.arguments;
+  return [...diff, ...argumentDifferences(wantArgs, haveArgs)];
+}
+
+function argumentDifferences(want: Arguments, have: Arguments): Difference[] {
+  const keys = [...new Set([...Object.keys(want), ...Object.keys(have)])].sort();
+  return keys
+    .filter((k) => want[k] !== have[k])
+    .map((k) => ({ field: `arguments.${k}`, desired: want[k], actual: have[k] }));
+}
+
+export function argumentsEqual(a: Arguments, b: Arguments): boolean {
+  return argumentDifferences(a, b).length === 0;
+}

@@ -1,0 +1,118 @@
+/**
+ * The one place that reads configuration: environment variables (and, for the operator, the
+ * flags commander parsed) become a typed, frozen object. Nothing else reads `process.env`.
+ * Every setting is listed in the README's configuration table.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const int = (def: number) => z.coerce.number().int().positive().default(def);
+const seconds = (def: number) => z.coerce.number().positive().default(def);
+
+const envSchema = z.object({
+  RABBITMQ_URL: z.string().url().default('http://127.0.0.1:15672'),
+  RABBITMQ_USERNAME: z.string().default('guest'),
+  RABBITMQ_PASSWORD: z.string().default('guest'),
+  RABBITMQ_AMQP_URL: z.string().default('amqp://127.0.0.1:5672'),
+  RABBITMQ_CA_FILE: z.string().optional(),
+  HTTP_POOL_MIN_SIZE: int(5),
+  HTTP_POOL_MAX_SIZE: int(50),
+  HTTP_POOL_IDLE_TIMEOUT: seconds(60),
+  AMQP_CHANNEL_POOL_SIZE: int(10),
+  CONNECTION_POOL_TIMEOUT: seconds(10),
+  POOL_EXHAUSTION_MODE: z.enum(['block', 'fail-fast', 'queue']).default('block'),
+  CACHE_BACKEND: z.enum(['memory', 'redis']).default('memory'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  CACHE_TTL_LISTS: seconds(60),
+  CACHE_TTL_METADATA: seconds(300),
+  CACHE_MAX_SIZE: int(1000),
+  RESYNC_INTERVAL: seconds(600),
+  RABBITMQ_EVENTS: z.enum(['true', 'false']).default('true'),
+  MAX_CONCURRENT_RECONCILES: int(10),
+  BATCH_CONCURRENCY: int(10),
+  MAX_ITEMS: int(1000),
+  WATCH_NAMESPACE: z.string().optional(),
+  POD_NAME: z.string().optional(),
+  POD_NAMESPACE: z.string().default('rabbitbatch-system'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+export interface RabbitConnection {
+  /** Management API base URL, without credentials. */
+  url: string;
+  username: string;
+  password: string;
+  /** PEM CA bundle; TLS is verified against it (or the system roots). */
+  ca?: string;
+}
+
+export interface OperatorFlags {
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  leaderElect: boolean;
+  /** Spread resources over replicas (membership Leases + consistent hashing). */
+  sharding?: boolean;
+  kubeconfig?: string;
+  logLevel?: string;
+}
+
+export interface OperatorConfig {
+  rabbit: RabbitConnection;
+  amqpUrl: string;
+  httpPool: { minSize: number; maxSize: number; idleTimeoutMs: number };
+  amqpPool: { size: number; acquireTimeoutMs: number; exhaustion: 'block' | 'fail-fast' | 'queue' };
+  cache: { backend: 'memory' | 'redis'; redisUrl: string; ttlListsMs: number; ttlMetadataMs: number; maxSize: number };
+  resyncIntervalMs: number;
+  /** Follow amq.rabbitmq.event (needs the rabbitmq_event_exchange plugin). */
+  events: boolean;
+  maxConcurrentReconciles: number;
+  batchConcurrency: number;
+  maxItems: number;
+  watchNamespace?: string;
+  identity: string;
+  namespace: string;
+  logLevel: string;
+  flags: OperatorFlags;
+}
+
+/** Parses the environment; a bad value fails with the variable's name and the reason. */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+export function defaultConnection(env: Env = loadEnv()): RabbitConnection {
+  const ca = env.RABBITMQ_CA_FILE ? readFileSync(env.RABBITMQ_CA_FILE, 'utf8') : undefined;
+  return { url: env.RABBITMQ_URL, username: env.RABBITMQ_USERNAME, password: env.RABBITMQ_PASSWORD, ...(ca ? { ca } : {}) };
+}
+
+export function loadOperatorConfig(flags: OperatorFlags, env: Env = loadEnv()): Readonly<OperatorConfig> {
+  return Object.freeze({
+    rabbit: defaultConnection(env),
+    amqpUrl: env.RABBITMQ_AMQP_URL,
+    httpPool: { minSize: env.HTTP_POOL_MIN_SIZE, maxSize: env.HTTP_POOL_MAX_SIZE, idleTimeoutMs: env.HTTP_POOL_IDLE_TIMEOUT * 1000 },
+    amqpPool: { size: env.AMQP_CHANNEL_POOL_SIZE, acquireTimeoutMs: env.CONNECTION_POOL_TIMEOUT * 1000, exhaustion: env.POOL_EXHAUSTION_MODE },
+    cache: {
+      backend: env.CACHE_BACKEND,
+      redisUrl: env.REDIS_URL,
+      ttlListsMs: env.CACHE_TTL_LISTS * 1000,
+      ttlMetadataMs: env.CACHE_TTL_METADATA * 1000,
+      maxSize: env.CACHE_MAX_SIZE,
+    },
+    resyncIntervalMs: env.RESYNC_INTERVAL * 1000,
+    events: env.RABBITMQ_EVENTS === 'true',
+    maxConcurrentReconciles: env.MAX_CONCURRENT_RECONCILES,
+    batchConcurrency: env.BATCH_CONCURRENCY,
+    maxItems: env.MAX_ITEMS,
+    ...(env.WATCH_NAMESPACE ? { watchNamespace: env.WATCH_NAMESPACE } : {}),
+    identity: env.POD_NAME ?? `rabbitbatch-${process.pid}`,
+    namespace: env.POD_NAMESPACE,
+    logLevel: flags.logLevel ?? env.LOG_LEVEL,
+    flags,
+  });
+}

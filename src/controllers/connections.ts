@@ -1,0 +1,78 @@
+/**
+ * Resolves a batch's RabbitMQ connection: its `spec.rabbitmq.connectionSecret` (a Secret in the
+ * batch's own namespace — never another one) or the operator's default connection. Clients are
+ * shared per endpoint and credentials, so every batch on one broker uses one pooled client.
+ */
+import { createHash } from 'node:crypto';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { RabbitQueueBatch } from '../api/schema.js';
+import type { RabbitConnection } from '../config/config.js';
+import type { ManagementApi } from '../rabbit/management-api.js';
+import { Reason } from './batch-status.js';
+import { ConnectionError, connectionKey, type ResolvedConnection } from './rabbitqueuebatch-reconciler.js';
+
+export type ClientFactory = (connection: RabbitConnection) => ManagementApi & { close(): Promise<void> };
+
+export class ConnectionResolver {
+  private readonly clients = new Map<string, ManagementApi & { close(): Promise<void> }>();
+  /** Passwords read from Secrets, so the logger can scrub them from any text. */
+  readonly secrets = new Set<string>();
+
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly defaultConnection: RabbitConnection,
+    private readonly createClient: ClientFactory,
+  ) {
+    this.secrets.add(defaultConnection.password);
+  }
+
+  async resolve(batch: RabbitQueueBatch): Promise<ResolvedConnection> {
+    const connection = await this.connectionFor(batch);
+    return { api: this.client(connection), endpointKey: connectionKey(batch) };
+  }
+
+  /** The default connection's client (health checks, cache warming, the event stream). */
+  defaultClient(): ManagementApi {
+    return this.client(this.defaultConnection);
+  }
+
+  allClients(): ManagementApi[] {
+    return [...this.clients.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+    this.clients.clear();
+  }
+
+  private async connectionFor(batch: RabbitQueueBatch): Promise<RabbitConnection> {
+    const name = batch.spec.rabbitmq?.connectionSecret?.name;
+    if (!name) return this.defaultConnection;
+    const namespace = batch.metadata.namespace;
+    let data: Record<string, string> | undefined;
+    try {
+      data = (await this.core.readNamespacedSecret({ name, namespace })).data;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 404 || code === 403) {
+        throw new ConnectionError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
+      }
+      throw err;
+    }
+    const field = (key: string) => (data?.[key] ? Buffer.from(data[key], 'base64').toString('utf8') : undefined);
+    const [uri, username, password, ca] = [field('uri'), field('username'), field('password'), field('ca.crt')];
+    const missing = [['uri', uri], ['username', username], ['password', password]].filter(([, v]) => !v).map(([k]) => k);
+    if (!uri || !username || !password) {
+      throw new ConnectionError(Reason.SecretNotFound, `Secret ${namespace}/${name} lacks ${missing.join(', ')} (needs uri, username, password; ca.crt optional)`);
+    }
+    this.secrets.add(password);
+    return { url: uri, username, password, ...(ca ? { ca } : {}) };
+  }
+
+  private client(connection: RabbitConnection): ManagementApi {
+    const id = createHash('sha256').update(`${connection.url}\0${connection.username}\0${connection.password}\0${connection.ca ?? ''}`).digest('hex');
+    let client = this.clients.get(id);
+    if (!client) this.clients.set(id, (client = this.createClient(connection)));
+    return client;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Addressing custom objects and reading API errors, shared by the status, finalizer and event
+ * helpers. client-node's generated calls throw `ApiException` with the HTTP status in `code`
+ * and the raw response text in `body`.
+ */
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from './store.js';
+
+/** Where a custom object lives in the API. `namespace` is '' for cluster-scoped resources. */
+export interface CustomObjectRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+/** The ref of `obj`, taking group and version from its `apiVersion`. */
+export function customObjectRef(obj: KubeObject, plural: string): CustomObjectRef {
+  const apiVersion = obj.apiVersion ?? '';
+  const slash = apiVersion.indexOf('/');
+  if (slash < 0) throw new Error(`"${apiVersion}" is not the apiVersion of a custom resource (group/version)`);
+  const name = obj.metadata?.name;
+  if (!name) throw new Error('object has no metadata.name');
+  return { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1), plural, namespace: obj.metadata?.namespace ?? '', name };
+}
+
+/** The HTTP status of a failed API call, if it has one. */
+export function apiStatusCode(err: unknown): number | undefined {
+  if (err === null || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.code === 'number') return e.code;
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
+export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409;
+
+/** The `message` of the Status object in a failed call's body, else its first 200 characters. */
+export function apiErrorMessage(err: unknown): string {
+  const body = (err as { body?: unknown } | null)?.body;
+  if (typeof body === 'string') {
+    try {
+      const status = JSON.parse(body) as { message?: string };
+      if (status.message) return status.message;
+    } catch {
+      // not JSON: fall through
+    }
+    return body.slice(0, 200);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+const apis = new WeakMap<KubeConfig, CustomObjectsApi>();
+
+/** One `CustomObjectsApi` per KubeConfig. */
+export function customObjectsApi(kc: KubeConfig): CustomObjectsApi {
+  let api = apis.get(kc);
+  if (!api) apis.set(kc, (api = kc.makeApiClient(CustomObjectsApi)));
+  return api;
+}

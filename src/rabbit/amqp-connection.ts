@@ -1,0 +1,131 @@
+/**
+ * One AMQP connection that comes back after it is lost.
+ *
+ * Guarantees
+ * - `connection()` resolves with a live connection, waiting for a reconnect if needed.
+ * - After a loss, reconnects with jittered exponential backoff (0.5 s → 30 s) until `close()`.
+ * - Emits 'connected' (with the connection) after every (re)connect, 'disconnected' on loss,
+ *   'blocked'/'unblocked' when the broker raises or clears a resource alarm.
+ *
+ * Failure modes
+ * - Channels of a lost connection are dead: owners (the channel pool, the event stream) listen
+ *   for 'disconnected' and drop them.
+ * - After `close()`, `connection()` rejects at once, and so does a call still waiting for a
+ *   reconnect.
+ */
+import { EventEmitter } from 'node:events';
+import amqp, { type ChannelModel } from 'amqplib';
+import { Backoff } from '../kube/backoff.js';
+
+export interface AmqpConnectionOptions {
+  /** `amqp://user:pass@host:5672/vhost` (a `heartbeat` parameter is added: 10 s). Required. */
+  url: string;
+  /** Shown in the management UI's connection list. Defaults to `rabbitbatch`. */
+  connectionName?: string;
+  /** CA bundle for `amqps://`. Defaults to the system roots. */
+  ca?: string;
+}
+
+export class AmqpConnection extends EventEmitter {
+  private current: ChannelModel | undefined;
+  private connecting: Promise<ChannelModel> | undefined;
+  private closed = false;
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private retryTimer: NodeJS.Timeout | undefined;
+  private wakeUp: (() => void) | undefined;
+
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(private readonly o: AmqpConnectionOptions) {
+    super();
+    // Belt and braces: whatever way a connection ended, one that is wanted gets re-established.
+    this.watchdog = setInterval(() => {
+      if (this.wanted && !this.current && !this.connecting && !this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
+    }, 5_000);
+    this.watchdog.unref();
+  }
+
+  /** Set once somebody asked for a connection: from then on it is kept up until `close()`. */
+  private wanted = false;
+
+  /** Is a connection up right now (for readiness and metrics)? */
+  get connected(): boolean {
+    return this.current !== undefined;
+  }
+
+  async connection(): Promise<ChannelModel> {
+    if (this.closed) throw new Error('AMQP connection closed');
+    this.wanted = true;
+    if (this.current) return this.current;
+    this.connecting ??= this.connectWithRetry().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.watchdog);
+    clearTimeout(this.retryTimer);
+    this.wakeUp?.();
+    const c = this.current;
+    this.current = undefined;
+    await c?.close().catch(() => undefined);
+  }
+
+  private async connectWithRetry(): Promise<ChannelModel> {
+    for (;;) {
+      try {
+        return await this.connectOnce();
+      } catch (err) {
+        if (this.closed) throw new Error('AMQP connection closed', { cause: err });
+        const delay = this.backoff.next();
+        this.emit('retry', err, delay);
+        // close() ends the pause early, so nobody waits for a connection that will never come.
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          this.retryTimer = setTimeout(resolve, delay);
+        });
+        if (this.closed) throw new Error('AMQP connection closed', { cause: err });
+      }
+    }
+  }
+
+  private async connectOnce(): Promise<ChannelModel> {
+    // A broker that is stopping can accept TCP and never answer the handshake: bound the
+    // connect, and let heartbeats notice a connection that died silently.
+    const url = new URL(this.o.url);
+    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '10');
+    const connecting = amqp.connect(url.href, {
+      timeout: 10_000,
+      clientProperties: { connection_name: this.o.connectionName ?? 'rabbitbatch' },
+      ...(this.o.ca ? { ca: [this.o.ca] } : {}),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const conn = await Promise.race([
+      connecting,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // amqplib's timeout covers the TCP connect only; a booting broker can stall the handshake.
+          connecting.then((late) => late.close(), () => undefined);
+          reject(new Error('AMQP handshake timed out after 15 s'));
+        }, 15_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (this.closed) {
+      // close() was called during the handshake: this connection is not wanted any more.
+      await conn.close().catch(() => undefined);
+      throw new Error('AMQP connection closed');
+    }
+    this.backoff.reset();
+    this.current = conn;
+    conn.on('error', () => undefined); // 'close' follows; handled there
+    conn.on('blocked', (reason: string) => this.emit('blocked', reason));
+    conn.on('unblocked', () => this.emit('unblocked'));
+    conn.on('close', () => {
+      if (this.current === conn) this.current = undefined;
+      this.emit('disconnected');
+      if (!this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
+    });
+    this.emit('connected', conn);
+    return conn;
+  }
+}

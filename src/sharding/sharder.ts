@@ -1,0 +1,120 @@
+/**
+ * Sharding across replicas, after timebertt/kubernetes-controller-sharding: the elected sharder
+ * assigns every RabbitQueueBatch to a live member by consistent hashing, recorded as the label
+ * `rabbitbatch.io/shard=<member>`; each replica watches only its own label.
+ *
+ * Expected flow of a move (a member joins, or the ring changes): the sharder adds
+ * `rabbitbatch.io/drain=true` → the current owner, in a reconcile of its own (so never while
+ * another reconcile of that key runs there), removes both labels → the sharder assigns the new
+ * owner. A member whose Lease expired is not asked: its resources are reassigned directly.
+ *
+ * Guarantees
+ * - Two live replicas never reconcile one resource at the same time: the new owner sees the
+ *   resource only after the old one let go of it.
+ * - Label writes carry the resourceVersion they were computed from (optimistic locking).
+ *
+ * Failure modes
+ * - No sharder (no leader): assignments freeze, but every replica keeps reconciling what it has.
+ * - A crashed member: its resources move once its Lease expires (15 s).
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../api/schema.js';
+import { Controller } from '../controllers/controller.js';
+import { keyOf } from '../controllers/rabbitqueuebatch-reconciler.js';
+import type { Membership } from './membership.js';
+import { HashRing } from './ring.js';
+
+export const SHARD_LABEL = 'rabbitbatch.io/shard';
+export const DRAIN_LABEL = 'rabbitbatch.io/drain';
+
+export interface SharderOptions {
+  kubeConfig: KubeConfig;
+  membership: Membership;
+  /** List/watch path of all RabbitQueueBatch objects. */
+  path: string;
+  registry: Registry;
+  log: Logger;
+  /** How often membership is re-read. Defaults to 2000 ms. */
+  tickMs?: number;
+}
+
+export async function patchLabels(kc: KubeConfig, b: RabbitQueueBatch, labels: Record<string, string | null>): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  await api.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: b.metadata.namespace, name: b.metadata.name, body: { metadata: { labels, resourceVersion: b.metadata.resourceVersion } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+export class Sharder {
+  private members: string[] = [];
+  private ring = new HashRing([]);
+  private timer: NodeJS.Timeout | undefined;
+  readonly controller: Controller<RabbitQueueBatch>;
+
+  constructor(private readonly o: SharderOptions) {
+    this.controller = new Controller<RabbitQueueBatch>({
+      name: 'sharder',
+      kubeConfig: o.kubeConfig,
+      path: o.path,
+      registry: o.registry,
+      logger: o.log,
+      maxConcurrentReconciles: 4,
+      // Only placement matters here: labels and deletion, not spec or status.
+      predicate: (old, obj) => !old || JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(obj.metadata.labels ?? {}),
+      reconcile: (req) => this.place(`${req.namespace}/${req.name}`),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.refreshMembers();
+    await this.controller.start();
+    this.timer = setInterval(() => void this.refreshMembers().catch((err: Error) => this.o.log.warn({ err: err.message }, 'sharder: cannot read members')), this.o.tickMs ?? 2_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.controller.stop();
+  }
+
+  private async refreshMembers(): Promise<void> {
+    const members = await this.o.membership.liveMembers();
+    if (members.join(',') === this.members.join(',')) return;
+    this.o.log.info({ members }, 'sharder: members changed, rebalancing');
+    this.members = members;
+    this.ring = new HashRing(members);
+    for (const b of this.controller.store.list()) this.controller.enqueue(keyOf(b));
+  }
+
+  private async place(key: string): Promise<{ requeueAfterMs?: number }> {
+    const b = this.controller.store.get(key);
+    if (!b) return {};
+    const labels = b.metadata.labels ?? {};
+    const current = labels[SHARD_LABEL];
+    const draining = labels[DRAIN_LABEL] !== undefined;
+    const desired = this.ring.owner(key);
+    if (!desired) return { requeueAfterMs: 2_000 };
+    const live = current !== undefined && this.members.includes(current);
+    if (current === desired) {
+      if (draining) await patchLabels(this.o.kubeConfig, b, { [DRAIN_LABEL]: null }); // the ring moved back
+      return {};
+    }
+    if (!live) {
+      await patchLabels(this.o.kubeConfig, b, { [SHARD_LABEL]: desired, [DRAIN_LABEL]: null });
+      return {};
+    }
+    if (!draining) await patchLabels(this.o.kubeConfig, b, { [DRAIN_LABEL]: 'true' });
+    return { requeueAfterMs: 1_000 }; // wait for the owner to let go
+  }
+}
+
+/** On the shard side: a resource asked to drain is let go of, inside a reconcile of this key. */
+export async function releaseIfDraining(kc: KubeConfig, b: RabbitQueueBatch): Promise<boolean> {
+  if (b.metadata.labels?.[DRAIN_LABEL] === undefined) return false;
+  await patchLabels(kc, b, { [SHARD_LABEL]: null, [DRAIN_LABEL]: null });
+  return true;
+}
