@@ -18,11 +18,13 @@ demo: deps
 ## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ
 test: deps
 	bash hack/env-up.sh
+	bash hack/test-tools.sh
 	npm test
 
 ## test-reliability: only the fault tests (broker restart, operator SIGKILL); `make test` runs them too
 test-reliability: deps
 	bash hack/env-up.sh
+	bash hack/test-tools.sh
 	npm run test:reliability
 
 ## e2e: the same integration suite against any cluster in $$KUBECONFIG (kind, CI); RabbitMQ at $$RABBITMQ_URL

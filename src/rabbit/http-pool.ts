@@ -111,7 +111,7 @@ export class HttpPool {
     this.pool.on('connect', () => this.socketsCreated++);
     this.metrics = o.registry ? registerHttpPoolMetrics(o.registry, this.endpoint, () => this.stats()) : undefined;
     // Touch the minimum well before the idle timeout (ours or the server's) closes it.
-    this.keepWarm = setInterval(() => void this.warm().catch(() => undefined), Math.max(1_000, idleMs / 2));
+    this.keepWarm = setInterval(() => void this.warm().catch(() => undefined), Math.max(100, idleMs / 2));
     this.keepWarm.unref();
   }
 
