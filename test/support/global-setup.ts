@@ -35,10 +35,12 @@ export default async function setup(project: TestProject): Promise<void> {
 }
 
 /**
- * Server-side apply with the raw JSON: client-node's typed serializer drops the CRD's
- * `x-kubernetes-*` fields (list types, CEL rules), so it must not touch the object.
+ * Installs crds/ into the cluster of `kubeconfigPath` and waits until each is Established (also
+ * used for private control planes). Server-side apply with the raw JSON: client-node's typed
+ * serializer drops the CRD's `x-kubernetes-*` fields (list types, CEL rules), so it must not
+ * touch the object.
  */
-async function installCrds(kubeconfigPath: string): Promise<void> {
+export async function installCrds(kubeconfigPath: string): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const server = kc.getCurrentCluster()?.server;

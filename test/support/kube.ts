@@ -12,14 +12,15 @@ export function kubeconfigPath(): string {
   return inject('kubeconfigPath');
 }
 
-export function loadKubeConfig(): KubeConfig {
+/** The shared plane's kubeconfig, or another cluster's (a private plane) when `path` is given. */
+export function loadKubeConfig(path = kubeconfigPath()): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath());
+  kc.loadFromFile(path);
   return kc;
 }
 
-export async function createTestNamespace(prefix: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
-  const kc = loadKubeConfig();
+export async function createTestNamespace(prefix: string, kubeconfig?: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
+  const kc = loadKubeConfig(kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const name = `t-${prefix}-${randomBytes(3).toString('hex')}`;
   await core.createNamespace({ body: { metadata: { name, labels: { 'rabbitbatch.io/test': 'true' } } } });

@@ -36,8 +36,9 @@ export async function startTestOperator(namespace: string, env: Record<string, s
   return Object.assign(operator, { logs });
 }
 
-export function batchClient(namespace: string) {
-  const api = loadKubeConfig().makeApiClient(CustomObjectsApi);
+/** RabbitQueueBatch calls in `namespace`, on the shared plane or on the cluster of `kubeconfig`. */
+export function batchClient(namespace: string, kubeconfig?: string) {
+  const api = loadKubeConfig(kubeconfig).makeApiClient(CustomObjectsApi);
   return {
     create: (name: string, spec: RabbitQueueBatchSpecInput) =>
       api.createNamespacedCustomObject({ ...batchApi, namespace, body: { apiVersion: 'rabbitbatch.io/v1alpha1', kind: 'RabbitQueueBatch', metadata: { name }, spec } }),
