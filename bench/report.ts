@@ -10,6 +10,8 @@ interface Result {
   machine: { cpus: number; node: string; date: string; quick: boolean };
   rows: Row[];
   notes?: string[];
+  /** PROFILE=1 runs: the functions with the most self time, per profiled process. */
+  profile?: { file: string; top: { name: string; ms: number; share: number }[] }[];
 }
 
 const results: Result[] = readdirSync(RESULTS_DIR)
@@ -27,6 +29,10 @@ for (const r of results) {
     md.push(`| ${row.name} | ${fmt(row.value)} ${row.unit} | ${row.baseline ?? ''} | ${row.ratio === undefined ? '' : `${fmt(row.ratio)}×`} | ${row.goal ?? ''} | ${row.met === undefined ? '' : row.met ? 'met' : '**not met**'} |`);
   }
   for (const n of r.notes ?? []) md.push('', `- ${n}`);
+  for (const p of r.profile ?? []) {
+    md.push('', `Top self time in \`${p.file.split('/').slice(-2).join('/')}\`:`, '', '| function | self time | share |', '|---|---|---|');
+    for (const t of p.top) md.push(`| \`${t.name}\` | ${t.ms.toFixed(0)} ms | ${(t.share * 100).toFixed(1)}% |`);
+  }
   md.push('');
 }
 writeFileSync(new URL('REPORT.md', RESULTS_DIR), md.join('\n'));

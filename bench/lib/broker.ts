@@ -100,3 +100,16 @@ export async function amqpDeclares(vhost: string, names: string[], channels = 10
     await conn.close();
   }
 }
+
+/**
+ * The broker's own rate for durable queue declarations on this machine: the best of parallel
+ * PUTs at each concurrency and AMQP `assertQueue` on 10 channels, `n` queues each, in fresh vhosts.
+ */
+export async function declareCap(n: number, concurrencies = [10, 25, 50]): Promise<{ perSecond: number; how: string; sweep: Record<string, number> }> {
+  const names = Array.from({ length: n }, (_, i) => `cap${i}`);
+  const sweep: Record<string, number> = {};
+  for (const c of concurrencies) sweep[`http x${c}`] = n / (await withVhost(`cap${c}`, (vh) => parallelPuts(MGMT, vh, names, c)));
+  sweep['amqp x10 channels'] = n / (await withVhost('capamqp', (vh) => amqpDeclares(vh, names, 10)));
+  const [how, perSecond] = Object.entries(sweep).sort((a, b) => b[1] - a[1])[0]!;
+  return { perSecond, how, sweep };
+}

@@ -8,7 +8,7 @@ import { type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { ConfirmChannel } from 'amqplib';
 import { publishFile } from '../batch/publish/publisher.js';
-import { loadEnv } from '../config/config.js';
+import { defaultConnection, loadEnv } from '../config/config.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
 import { ChannelPool } from '../rabbit/channel-pool.js';
 
@@ -19,6 +19,7 @@ interface PublishFlags {
   raw?: boolean;
   vhost: string;
   amqpUrl?: string;
+  caFile?: string;
   checkpoint?: string;
   resumeFrom?: string;
   window: string;
@@ -35,6 +36,7 @@ export function registerPublishCommand(program: Command): void {
     .option('--raw', 'each line is a message body')
     .option('--vhost <vhost>', 'vhost', '/')
     .option('--amqp-url <url>', 'AMQP URL (env RABBITMQ_AMQP_URL; default amqp://127.0.0.1:5672, credentials from RABBITMQ_USERNAME/PASSWORD)')
+    .option('--ca-file <file>', 'PEM CA bundle for amqps:// (env RABBITMQ_CA_FILE)')
     .option('--checkpoint <file>', 'keeps the last line up to which everything is confirmed; resumes from it when present')
     .option('--resume-from <line>', 'skip lines up to and including this one')
     .option('--window <n>', 'unconfirmed messages at most', '1000')
@@ -57,7 +59,8 @@ async function publish(f: PublishFlags): Promise<number> {
     return 1;
   }
   const resumeFrom = f.resumeFrom !== undefined ? Number(f.resumeFrom) : f.checkpoint && existsSync(f.checkpoint) ? Number(readFileSync(f.checkpoint, 'utf8').trim()) : 0;
-  const connection = new AmqpConnection({ url: url.href, connectionName: 'rabbitbatch-publish' });
+  const ca = f.caFile ? readFileSync(f.caFile, 'utf8') : defaultConnection(env).ca;
+  const connection = new AmqpConnection({ url: url.href, connectionName: 'rabbitbatch-publish', ...(ca ? { ca } : {}) });
   const pool = new ChannelPool<ConfirmChannel>({ connection, size: 1, confirm: true });
   const abort = new AbortController();
   process.once('SIGINT', () => {

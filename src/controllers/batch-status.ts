@@ -18,6 +18,7 @@ export const Reason = {
   InvalidSpec: 'InvalidSpec',
   SecretNotFound: 'SecretNotFound',
   Unauthorized: 'Unauthorized',
+  TLSError: 'TLSError',
   Applying: 'Applying',
   ReconcileComplete: 'ReconcileComplete',
   AsExpected: 'AsExpected',

@@ -17,6 +17,7 @@ import { planBatch, planDeletion } from '../batch/plan.js';
 import { bindingId, exchangeId, kindOf, queueId } from '../batch/resources.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
+import { TlsError } from '../rabbit/tls-errors.js';
 import type { ObservedStateSource } from '../rabbit/observe.js';
 import { Reason, buildStatus, failedStatus, nextOwned, ownedSet, toApplied } from './batch-status.js';
 
@@ -143,6 +144,11 @@ export class RabbitQueueBatchReconciler {
       if (err instanceof ManagementError && (err.status === 401 || err.status === 403)) {
         const message = `RabbitMQ at ${connection.api.endpoint} refused the credentials (${err.status} ${err.reason}); the user needs the "management" tag and permissions on vhost "${spec.vhost}"`;
         await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.Unauthorized, message, this.timestamp()));
+        return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
+      }
+      if (err instanceof TlsError) {
+        // A CA or certificate to fix, not an outage: say which, and look again later (the Secret may change).
+        await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.TLSError, err.message, this.timestamp()));
         return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
       }
       if (!(err instanceof BrokerUnavailableError)) throw err;

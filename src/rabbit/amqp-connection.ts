@@ -12,10 +12,14 @@
  *   for 'disconnected' and drop them.
  * - After `close()`, `connection()` rejects at once, and so does a call still waiting for a
  *   reconnect.
+ * - `amqps://` with a certificate that does not verify against `ca` (or the system roots): each
+ *   attempt fails with a `TlsError` that says so (emitted with 'retry', kept in `lastError`), and
+ *   the attempts go on with backoff, so a fixed certificate is picked up without a restart.
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
 import { Backoff } from '../kube/backoff.js';
+import { tlsFailure } from './tls-errors.js';
 
 export interface AmqpConnectionOptions {
   /** `amqp://user:pass@host:5672/vhost` (a `heartbeat` parameter is added: 10 s). Required. */
@@ -35,9 +39,14 @@ export class AmqpConnection extends EventEmitter {
   private wakeUp: (() => void) | undefined;
 
   private readonly watchdog: NodeJS.Timeout;
+  /** Scheme, host and port only: for messages (the URL carries the password). */
+  readonly endpoint: string;
+  private failure: Error | undefined;
 
   constructor(private readonly o: AmqpConnectionOptions) {
     super();
+    const url = new URL(o.url);
+    this.endpoint = `${url.protocol}//${url.host}`;
     // Belt and braces: whatever way a connection ended, one that is wanted gets re-established.
     this.watchdog = setInterval(() => {
       if (this.wanted && !this.current && !this.connecting && !this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
@@ -47,6 +56,11 @@ export class AmqpConnection extends EventEmitter {
 
   /** Set once somebody asked for a connection: from then on it is kept up until `close()`. */
   private wanted = false;
+
+  /** Why the last attempt failed, until one succeeds (the channel pool puts it in its errors). */
+  get lastError(): Error | undefined {
+    return this.failure;
+  }
 
   /** Is a connection up right now (for readiness and metrics)? */
   get connected(): boolean {
@@ -76,6 +90,7 @@ export class AmqpConnection extends EventEmitter {
       try {
         return await this.connectOnce();
       } catch (err) {
+        this.failure = err instanceof Error ? err : new Error(String(err));
         if (this.closed) throw new Error('AMQP connection closed', { cause: err });
         const delay = this.backoff.next();
         this.emit('retry', err, delay);
@@ -98,6 +113,9 @@ export class AmqpConnection extends EventEmitter {
       timeout: 10_000,
       clientProperties: { connection_name: this.o.connectionName ?? 'rabbitbatch' },
       ...(this.o.ca ? { ca: [this.o.ca] } : {}),
+    }).catch((err: unknown) => {
+      // Node's TLS codes say little on their own: name the endpoint and the CA in question.
+      throw tlsFailure(err, { endpoint: this.endpoint, caGiven: this.o.ca !== undefined }) ?? err;
     });
     let timer: NodeJS.Timeout | undefined;
     const conn = await Promise.race([
@@ -116,6 +134,7 @@ export class AmqpConnection extends EventEmitter {
       throw new Error('AMQP connection closed');
     }
     this.backoff.reset();
+    this.failure = undefined;
     this.current = conn;
     conn.on('error', () => undefined); // 'close' follows; handled there
     conn.on('blocked', (reason: string) => this.emit('blocked', reason));

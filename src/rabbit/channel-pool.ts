@@ -221,6 +221,8 @@ export class ChannelPool<C extends Channel = Channel> {
       this.metrics?.exhausted();
       return new PoolExhaustedError(`no AMQP channel free after waiting ${this.timeoutMs} ms: all ${this.size} channels of pool "${this.name}" are in use (exhaustion mode ${this.mode}; raise AMQP_CHANNEL_POOL_SIZE or CONNECTION_POOL_TIMEOUT)`);
     }
-    return new BrokerUnavailableError(`could not open an AMQP channel within ${this.timeoutMs} ms: the connection to RabbitMQ is down or refuses channels`, { cause: err });
+    // Say why the connection is down when it is known (a TLS refusal reads very differently).
+    const why = this.o.connection.lastError?.message;
+    return new BrokerUnavailableError(`could not open an AMQP channel within ${this.timeoutMs} ms: the connection to RabbitMQ is down or refuses channels${why ? ` (last connection error: ${why})` : ''}`, { cause: err });
   }
 }

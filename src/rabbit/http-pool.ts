@@ -16,12 +16,15 @@
  *   (GET, HEAD, PUT, DELETE); a POST is not, since it may have been applied.
  * - No answer (refused, reset twice, timeouts): rejected as `BrokerUnavailableError`. Any HTTP
  *   answer, whatever its status, resolves: the caller decides what a status means.
+ * - A certificate that does not verify against `ca` (or the system roots), or a failed TLS
+ *   handshake: rejected at once, without a retry, as `TlsError` saying which (tls-errors.ts).
  */
 import { setImmediate } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import { registerHttpPoolMetrics, type HttpPoolMetrics } from '../metrics/pool-metrics.js';
 import { BrokerUnavailableError } from './management-api.js';
+import { tlsFailure } from './tls-errors.js';
 
 export interface HttpPoolOptions {
   /** Base URL, e.g. `http://127.0.0.1:15672` (a path prefix is kept; credentials are dropped). Required. */
@@ -142,6 +145,11 @@ export class HttpPool {
         const location = res.headers.location;
         return typeof location === 'string' ? { status: res.statusCode, text, location } : { status: res.statusCode, text };
       } catch (err) {
+        const tls = tlsFailure(err, { endpoint: this.endpoint, caGiven: this.o.ca !== undefined });
+        if (tls) {
+          this.metrics?.requestDone(method, 'error');
+          throw tls;
+        }
         const code = errorCode(err);
         if (attempt === 1 && SOCKET_CLOSED_UNDER_US.has(code) && IDEMPOTENT.has(method)) continue;
         this.metrics?.requestDone(method, 'error');

@@ -7,10 +7,13 @@
  * - While the breaker is open, calls fail at once with `BrokerUnavailableError("circuit open")`:
  *   reconciles of batches on that endpoint are requeued with backoff instead of piling up
  *   timeouts, and their status says BrokerUnavailable.
+ * - A `TlsError` (certificate not verified) is neither retried nor counted: it reaches the caller
+ *   with its own message every time.
  */
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, wrap, type CircuitBreakerPolicy, type IPolicy } from 'cockatiel';
 import { Gauge, type Registry } from 'prom-client';
 import { BrokerUnavailableError } from './management-api.js';
+import { TlsError } from './tls-errors.js';
 
 export interface ResilienceOptions {
   endpoint: string;
@@ -23,8 +26,11 @@ export interface ResilienceOptions {
   registry?: Registry;
 }
 
+/** No answer from the broker. Not a TLS refusal: retrying cannot fix a CA, and counting it would hide it behind "circuit open". */
+const isUnreachable = (err: unknown) => err instanceof BrokerUnavailableError && !(err instanceof TlsError);
+
 /** Unreachable or a server error: what the breaker counts (a 4xx is the request's own fault). */
-export const isBrokerFailure = (err: unknown) => err instanceof BrokerUnavailableError || (typeof err === 'object' && err !== null && (err as { status?: number }).status !== undefined && (err as { status: number }).status >= 500);
+export const isBrokerFailure = (err: unknown) => isUnreachable(err) || (typeof err === 'object' && err !== null && (err as { status?: number }).status !== undefined && (err as { status: number }).status >= 500);
 
 export interface Resilience {
   breaker: CircuitBreakerPolicy;
@@ -36,7 +42,7 @@ const states = new WeakMap<Registry, Map<string, CircuitBreakerPolicy>>();
 
 export function createResilience(o: ResilienceOptions): Resilience {
   const breaker = circuitBreaker(handleWhen(isBrokerFailure), { halfOpenAfter: o.halfOpenAfterMs ?? 5_000, breaker: new ConsecutiveBreaker(o.failureThreshold ?? 5) });
-  const retrying: IPolicy = retry(handleWhen((e) => e instanceof BrokerUnavailableError), { maxAttempts: o.retries ?? 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }) });
+  const retrying: IPolicy = retry(handleWhen(isUnreachable), { maxAttempts: o.retries ?? 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }) });
   const idempotentPolicy = wrap(retrying, breaker);
   if (o.registry) registerBreaker(o.registry, o.endpoint, breaker);
   const translate = (err: unknown): never => {

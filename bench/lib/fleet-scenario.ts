@@ -1,0 +1,169 @@
+/**
+ * The scenario `scale` and `memory` share: R RabbitQueueBatch resources × Q queues created in a
+ * namespace and vhost of their own, reconciled by N operator processes until every item is Ready;
+ * optionally every replica is then stopped and a cold set started to re-verify everything.
+ * Returns wall times, management requests, reconcile p95 (from the operators' own histogram) and
+ * peak RSS per replica, at start and at the end. Cleans up: replicas stopped, finalizers
+ * stripped and custom objects deleted before the namespace (the local plane has no garbage
+ * collector; the namespace itself never finishes terminating there), vhost deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/schema.js';
+import { withVhost } from './broker.js';
+import { histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
+import type { Entry } from './processes.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const api = { group: GROUP, version: VERSION, plural: PLURAL };
+const OURS = 'controller="rabbitqueuebatch"';
+
+export interface FleetOptions {
+  prefix: string;
+  entry: Entry;
+  replicas: number;
+  resources: number;
+  queuesPerResource: number;
+  /** Stop every replica once all is Ready and time a cold set re-verifying everything. */
+  restart: boolean;
+  nodeFlags?: string[];
+  env?: Record<string, string>;
+  /** Called with the vhost once every item is Ready, before the restart (e.g. to measure planning on it). */
+  whileReady?: (vhost: string) => Promise<void>;
+  timeoutMs?: number;
+}
+
+export interface PhaseFigures {
+  seconds: number;
+  managementRequests: number;
+  reconciles: number;
+  /** Reconciles by result (success, error, requeue, requeue_after), summed over replicas. */
+  reconcileResults: Record<string, number>;
+  reconcileP95Seconds: number;
+  reconcileSumSeconds: number;
+  /** Time inside reconciles spent observing, planning and executing against RabbitMQ. */
+  batchSumSeconds: number;
+  peakRssMb: number[];
+  /** V8 heap in use per replica at the end (nodejs_heap_size_used_bytes): how much of the RSS is JavaScript objects. */
+  heapUsedMb: number[];
+}
+
+export interface FleetFigures {
+  replicas: number;
+  resources: number;
+  queuesPerResource: number;
+  createSeconds: number;
+  /** Peak RSS of each replica once ready with nothing to do: the process at start. */
+  startRssMb: number[];
+  reconcile: PhaseFigures;
+  reverify?: PhaseFigures;
+}
+
+export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const ns = `bench-${o.prefix}-${randomBytes(3).toString('hex')}`;
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+  const identities = Array.from({ length: o.replicas }, (_, i) => `${o.prefix}-${i}`);
+  const replicaOptions: ReplicaOptions = { entry: o.entry, namespace: ns, identities, ...(o.nodeFlags ? { nodeFlags: o.nodeFlags } : {}), ...(o.env ? { env: o.env } : {}) };
+  const { resources: R, queuesPerResource: Q } = o;
+  const timeoutMs = o.timeoutMs ?? 15 * 60_000;
+  let running: Replica[] = [];
+  try {
+    return await withVhost(o.prefix, async (vhost) => {
+      try {
+        running = await startReplicas(kc, replicaOptions);
+        await sleep(1000);
+        const startRssMb = peakRss(running);
+
+        const started = performance.now();
+        const names = Array.from({ length: R }, (_, r) => `r${r}`);
+        const queue = [...names];
+        await Promise.all(
+          Array.from({ length: 10 }, async () => {
+            for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+              const spec = { vhost, queues: Array.from({ length: Q }, (_, q) => ({ name: `${n}.q${q}` })) };
+              await objects.createNamespacedCustomObject({ ...api, namespace: ns, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: n }, spec } });
+            }
+          }),
+        );
+        const createSeconds = (performance.now() - started) / 1000;
+        await waitUntil(running, timeoutMs, (t) => metricSum(t, /^rabbitbatch_items\{status="Ready"\}/) >= R * Q);
+        await assertAllReady(objects, ns, R);
+        const reconcile = await phase(running, started, R);
+        await o.whileReady?.(vhost);
+        if (!o.restart) return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, reconcile };
+
+        await stopReplicas(running);
+        const restarted = performance.now();
+        // No settling: the resources keep their shard labels, each replica serves its own at once.
+        running = await startReplicas(kc, replicaOptions, 0);
+        await waitUntil(running, timeoutMs, (t) => idle(t) && metricSum(t, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="(success|requeue_after)"\\}`)) >= R);
+        const reverify = await phase(running, restarted, R);
+        return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, reconcile, reverify };
+      } finally {
+        // Before the vhost goes: running replicas would take its deletion for drift.
+        await stopReplicas(running);
+      }
+    });
+  } finally {
+    await stopReplicas(running);
+    await deleteAll(kc, ns);
+  }
+}
+
+/** Nothing queued, nothing running, in any replica. */
+function idle(texts: string[]): boolean {
+  return metricSum(texts, /^workqueue_depth\{[^}]*name="rabbitqueuebatch"/) === 0 && metricSum(texts, new RegExp(`^controller_runtime_active_workers\\{${OURS}\\}`)) === 0;
+}
+
+async function phase(replicas: Replica[], since: number, resources: number): Promise<PhaseFigures> {
+  const seconds = (performance.now() - since) / 1000;
+  const texts = await scrapeAll(replicas);
+  const reconciles = metricSum(texts, new RegExp(`^controller_runtime_reconcile_total\\{${OURS}`));
+  if (reconciles < resources) throw new Error(`only ${reconciles} reconciles for ${resources} resources`);
+  return {
+    seconds,
+    managementRequests: metricSum(texts, /^rabbitbatch_http_requests_total\{/),
+    reconciles,
+    reconcileResults: Object.fromEntries(['success', 'error', 'requeue', 'requeue_after'].map((r) => [r, metricSum(texts, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="${r}"\\}`))])),
+    reconcileP95Seconds: histogramQuantile(texts, 'controller_runtime_reconcile_time_seconds', OURS, 0.95),
+    reconcileSumSeconds: metricSum(texts, new RegExp(`^controller_runtime_reconcile_time_seconds_sum\\{${OURS}\\}`)),
+    batchSumSeconds: metricSum(texts, /^rabbitbatch_batch_duration_seconds_sum\{/),
+    peakRssMb: peakRss(replicas),
+    heapUsedMb: texts.map((t) => metricSum([t], /^nodejs_heap_size_used_bytes /) / 2 ** 20),
+  };
+}
+
+async function waitUntil(replicas: Replica[], timeoutMs: number, done: (texts: string[]) => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dead = replicas.find((r) => r.child.exitCode !== null);
+    if (dead) throw new Error(`operator ${dead.identity} exited (${dead.child.exitCode}): ${dead.tail()}`);
+    if (done(await scrapeAll(replicas))) return;
+    if (Date.now() > deadline) throw new Error(`not done after ${timeoutMs} ms; last output: ${replicas.map((r) => r.tail()).join('\n')}`);
+    await sleep(200);
+  }
+}
+
+async function assertAllReady(objects: CustomObjectsApi, namespace: string, expected: number): Promise<void> {
+  const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
+  const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+  if (ready !== expected) throw new Error(`${ready} of ${expected} resources Ready`);
+}
+
+async function deleteAll(kc: KubeConfig, namespace: string): Promise<void> {
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const list = (await objects.listNamespacedCustomObject({ ...api, namespace }).catch(() => ({ items: [] }))) as { items: RabbitQueueBatch[] };
+  const queue = list.items.filter((b) => b.metadata.finalizers?.length).map((b) => b.metadata.name);
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+        await objects.patchNamespacedCustomObject({ ...api, namespace, name, body: [{ op: 'remove', path: '/metadata/finalizers' }] }).catch(() => undefined);
+      }
+    }),
+  );
+  await objects.deleteCollectionNamespacedCustomObject({ ...api, namespace }).catch(() => undefined);
+  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+}

@@ -1,0 +1,123 @@
+/**
+ * `scale` (issue 8): 1,000 resources × 10 queues reconciled by 1 operator process and by 3
+ * sharded replicas (`rabbitbatch operator --sharding`, from source), then every replica stopped
+ * and a cold set started to re-verify everything. Figures: wall time against the broker's own
+ * declare rate measured in the same run (the broker shares this machine's 2 cores and caps the
+ * rate), the RabbitMQ-independent part (planning 1,000 specs in-process; reconcile time outside
+ * RabbitMQ work, i.e. finalizer, validation and status writes to the API server; the bench's own
+ * creates), operator peak RSS (VmHWM, goal ≤ 300 MB) and reconcile p95 from the operators'
+ * `controller_runtime_reconcile_time_seconds` (goal ≤ 2 s).
+ *
+ * PROFILE=1 runs the single replica with `node --cpu-prof` into bench/results/ and prints the
+ * functions with the most self time (written as scale-profile.json: profiling slows everything,
+ * so those timings are not the benchmark's).
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { specSchema } from '../src/api/schema.js';
+import { planBatch } from '../src/batch/plan.js';
+import { ManagementClient } from '../src/rabbit/management-client.js';
+import { observeVhost } from '../src/rabbit/observe.js';
+import { declareCap, MGMT } from './lib/broker.js';
+import { topSelfTime, type SelfTime } from './lib/cpu-profile.js';
+import { runFleet, type FleetFigures } from './lib/fleet-scenario.js';
+import { printTable, RESULTS_DIR, writeResult, type Row } from './lib/report.js';
+
+const QUICK = process.env.QUICK === '1';
+const PROFILE = process.env.PROFILE === '1';
+const R = QUICK ? 20 : 1000;
+const Q = QUICK ? 5 : 10;
+const REPLICAS = PROFILE ? [1] : QUICK ? [1, 2] : [1, 3];
+const PROFILE_DIR = join(RESULTS_DIR.pathname, `profile-${Date.now()}`);
+
+const cap = await declareCap(QUICK ? 100 : 1000);
+
+/** Planning (validation + plan) of every spec against the real observed vhost, in this process. */
+let planningMs = NaN;
+async function measurePlanning(vhost: string): Promise<void> {
+  const api = new ManagementClient({ url: MGMT, username: 'guest', password: 'guest' });
+  try {
+    const observed = await observeVhost(api, vhost);
+    const started = performance.now();
+    for (let r = 0; r < R; r++) {
+      const spec = specSchema.parse({ vhost, queues: Array.from({ length: Q }, (_, q) => ({ name: `r${r}.q${q}` })) });
+      const plan = planBatch({ spec, observed });
+      if (plan.items.some((i) => i.decision !== 'unchanged')) throw new Error(`r${r}: plan is not all unchanged`);
+    }
+    planningMs = performance.now() - started;
+  } finally {
+    await api.close();
+  }
+}
+
+const fleets: FleetFigures[] = [];
+for (const replicas of REPLICAS) {
+  if (PROFILE) mkdirSync(PROFILE_DIR, { recursive: true });
+  fleets.push(
+    await runFleet({
+      prefix: `scale${replicas}`,
+      entry: 'source',
+      replicas,
+      resources: R,
+      queuesPerResource: Q,
+      restart: true,
+      ...(PROFILE ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] } : {}),
+      ...(replicas === 1 ? { whileReady: measurePlanning } : {}),
+    }),
+  );
+}
+
+const rows: Row[] = [
+  { name: `broker cap: durable queue declarations (best of ${Object.keys(cap.sweep).join(', ')})`, value: cap.perSecond, unit: 'queues/s', baseline: cap.how },
+  { name: `planning ${R} specs × ${Q} queues against the observed vhost (in-process, no I/O)`, value: planningMs, unit: 'ms' },
+];
+for (const f of fleets) {
+  const label = `${f.replicas} replica${f.replicas > 1 ? 's (--sharding)' : ''}`;
+  const queues = f.resources * f.queuesPerResource;
+  const rate = queues / f.reconcile.seconds;
+  const outside = (f.reconcile.reconcileSumSeconds - f.reconcile.batchSumSeconds) / f.reconcile.reconciles;
+  rows.push(
+    { name: `${label}: ${f.resources} × ${f.queuesPerResource} created → all Ready`, value: f.reconcile.seconds, unit: 's', baseline: `vs the broker alone at its cap (${(queues / cap.perSecond).toFixed(1)} s)`, ratio: queues / cap.perSecond / f.reconcile.seconds },
+    { name: `${label}: declare rate reached`, value: rate, unit: 'queues/s', baseline: 'fraction of broker cap', ratio: rate / cap.perSecond },
+    { name: `${label}: the bench's ${f.resources} creates on the API server (concurrency 10)`, value: f.createSeconds, unit: 's' },
+    { name: `${label}: reconcile time outside RabbitMQ work (finalizer, validation, status writes), mean`, value: outside * 1000, unit: 'ms/reconcile', baseline: 'share of reconcile time', ratio: (f.reconcile.reconcileSumSeconds - f.reconcile.batchSumSeconds) / f.reconcile.reconcileSumSeconds },
+    { name: `${label}: reconcile p95 (${f.reconcile.reconciles} reconciles)`, value: f.reconcile.reconcileP95Seconds, unit: 's', goal: '<= 2 s', met: f.reconcile.reconcileP95Seconds <= 2 },
+    { name: `${label}: operator peak RSS (max over replicas)`, value: Math.max(...f.reconcile.peakRssMb), unit: 'MB', baseline: `vs at start (${Math.max(...f.startRssMb).toFixed(0)} MB)`, ratio: Math.max(...f.reconcile.peakRssMb) / Math.max(...f.startRssMb), goal: '<= 300 MB', met: Math.max(...f.reconcile.peakRssMb) <= 300 },
+  );
+  if (f.reverify) {
+    rows.push(
+      { name: `${label}: cold restart, all ${f.resources} re-verified (incl. process start)`, value: f.reverify.seconds, unit: 's', baseline: `vs re-declaring ${queues} queues at the broker cap`, ratio: queues / cap.perSecond / f.reverify.seconds },
+      { name: `${label}: management requests for that re-verification`, value: f.reverify.managementRequests, unit: 'requests', baseline: `vs ${queues} PUTs to re-declare blindly`, ratio: queues / Math.max(1, f.reverify.managementRequests) },
+      { name: `${label}: re-verification reconcile p95`, value: f.reverify.reconcileP95Seconds, unit: 's', goal: '<= 2 s', met: f.reverify.reconcileP95Seconds <= 2 },
+    );
+  }
+}
+
+let profile: { file: string; top: SelfTime[] }[] = [];
+if (PROFILE) {
+  // One profile per operator process, in the order they exited: reconcile, then re-verification.
+  const files = readdirSync(PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(PROFILE_DIR, f));
+  files.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  profile = files.map((file) => ({ file, top: topSelfTime(file) }));
+  for (const [i, p] of profile.entries()) {
+    console.log(`\n${i === 0 ? 'reconcile' : 're-verification'} phase, top self time (${p.file}):`);
+    for (const t of p.top) console.log(`  ${t.ms.toFixed(0).padStart(7)} ms  ${(t.share * 100).toFixed(1).padStart(5)}%  ${t.name}`);
+  }
+}
+
+printTable(`scale: ${R} resources × ${Q} queues, 1 and ${REPLICAS.at(-1)} replicas`, rows);
+const name = PROFILE ? 'scale-profile' : 'scale';
+console.log(
+  `wrote ${writeResult(name, {
+    rows,
+    figures: { cap, planningMs, fleets },
+    ...(PROFILE ? { profile } : {}),
+    notes: [
+      'The broker runs on the same 2 cores as the API server, the operators and this bench: declarations are capped by it, so the ratios to its cap are the figure that travels.',
+      'RabbitMQ-independent part: planning is timed in-process on the real observed vhost; "outside RabbitMQ work" is controller_runtime_reconcile_time_seconds minus rabbitbatch_batch_duration_seconds (observe + plan + execute).',
+      'Re-verification after a cold restart includes starting the processes (tsx) and the API list; RabbitMQ is asked only for vhost listings.',
+      ...(PROFILE ? ['PROFILE=1: timings are slowed by the profiler and are not benchmark figures.'] : []),
+    ],
+  })}`,
+);
+process.exit(0);
