@@ -145,10 +145,16 @@ start_plane() {
   ln -sf "$etcd" "$LOCAL/bin/etcd"
   make_pki
 
-  if alive "$RUN/kube-apiserver.pid" && apiserver_ready; then
-    write_kubeconfig "$(cat "$LOCAL/apiserver-port")"
-    echo "control plane already running (https://127.0.0.1:$(cat "$LOCAL/apiserver-port"))" >&2
-    return 0
+  if alive "$RUN/kube-apiserver.pid" && alive "$RUN/etcd.pid"; then
+    # Running: a busy machine can make /readyz slow for a while. Wait for it rather than wipe a
+    # plane that other runs may be using.
+    for _ in $(seq 1 60); do apiserver_ready && break; sleep 0.5; done
+    if apiserver_ready; then
+      write_kubeconfig "$(cat "$LOCAL/apiserver-port")"
+      echo "control plane already running (https://127.0.0.1:$(cat "$LOCAL/apiserver-port"))" >&2
+      return 0
+    fi
+    echo "control plane in $LOCAL runs but has not been ready for 30 s: starting it again" >&2
   fi
   # Stale or half-started: stop what our PID files name, then start clean.
   stop_plane >/dev/null 2>&1 || true
