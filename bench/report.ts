@@ -18,7 +18,7 @@ const results: Result[] = readdirSync(RESULTS_DIR)
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(new URL(f, RESULTS_DIR), 'utf8')) as Result);
 
-const ratios = results.flatMap((r) => r.rows.filter((row) => row.ratio !== undefined).map((row) => ({ label: `${r.name}: ${row.name}`, ratio: row.ratio!, met: row.met })));
+const ratios = results.flatMap((r) => r.rows.filter((row) => typeof row.ratio === 'number' && Number.isFinite(row.ratio)).map((row) => ({ label: `${r.name}: ${row.name}`, ratio: row.ratio!, met: row.met })));
 writeFileSync(new URL('ratios.svg', RESULTS_DIR), barChart(ratios));
 
 const md: string[] = ['# Benchmark report', '', 'Every ratio compares rabbitbatch with a baseline measured in the same run on the same machine.', '', '![ratios](ratios.svg)', ''];
@@ -38,7 +38,9 @@ for (const r of results) {
 writeFileSync(new URL('REPORT.md', RESULTS_DIR), md.join('\n'));
 console.log(`\nwrote ${new URL('REPORT.md', RESULTS_DIR).pathname}`);
 
-function fmt(n: number): string {
+/** NaN and Infinity arrive as null (JSON): a figure that could not be measured, shown as such. */
+function fmt(n: number | null): string {
+  if (n === null || !Number.isFinite(n)) return 'n/a';
   return Number.isInteger(n) ? String(n) : n.toFixed(2);
 }
 

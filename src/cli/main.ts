@@ -2,6 +2,8 @@
  * `rabbitbatch`: one binary, two front doors to the same engine. `rabbitbatch operator` runs the
  * controller; the other commands apply batches from files (see `rabbitbatch --help`).
  */
+// First: may re-execute `publish` with a bounded young generation before anything else runs.
+import './young-generation.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch-commands.js';

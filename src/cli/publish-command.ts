@@ -82,6 +82,7 @@ async function publish(f: PublishFlags): Promise<number> {
       ...(f.checkpoint ? { checkpoint: f.checkpoint } : {}),
       skipInvalid: f.skipInvalid ?? false,
       signal: abort.signal,
+      connection,
       onProgress: (p) => bar?.update(p.bytes, { confirmed: p.confirmed }),
     });
     await pool.release(channel);

@@ -15,8 +15,8 @@
  *   resume: at least once, as RabbitMQ's confirms allow.
  * - An invalid line stops the run (or is skipped with `skipInvalid`) and is reported by number.
  */
+import type { EventEmitter } from 'node:events';
 import { createReadStream, renameSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { ConfirmChannel, Options } from 'amqplib';
 
 export interface PublishOptions {
@@ -38,6 +38,11 @@ export interface PublishOptions {
   maxLineBytes?: number;
   skipInvalid?: boolean;
   signal?: AbortSignal;
+  /**
+   * Emits 'blocked' / 'unblocked' when the broker raises or clears a resource alarm (memory,
+   * disk): reading pauses while blocked, since nothing published then would leave the socket.
+   */
+  connection?: EventEmitter;
   onProgress?: (p: { lines: number; confirmed: number; bytes: number }) => void;
 }
 
@@ -68,13 +73,43 @@ export function parseLine(text: string, raw: boolean, routingKey: string): Line 
   return { body, routingKey: msg.routingKey ?? routingKey, options: { ...msg.properties, ...(msg.headers ? { headers: msg.headers } : {}) } };
 }
 
+/**
+ * The lines of a stream, a chunk's worth at a time (a trailing '\r' is dropped, so CRLF files
+ * read like LF files). Pulls the next chunk only when asked, so a paused consumer pauses the
+ * read; a line longer than `maxChars` is not accumulated: it comes back as `undefined`.
+ */
+async function* chunkedLines(input: NodeJS.ReadableStream, maxChars: number): AsyncGenerator<(string | undefined)[]> {
+  input.setEncoding('utf8'); // decodes multi-byte characters split across chunks
+  let carry = '';
+  let overlong = false;
+  const finish = (text: string) => (overlong ? undefined : text.endsWith('\r') ? text.slice(0, -1) : text);
+  for await (const chunk of input as AsyncIterable<string>) {
+    const parts = chunk.split('\n');
+    const lines: (string | undefined)[] = [];
+    for (let i = 0; i < parts.length - 1; i++) {
+      lines.push(finish(i === 0 ? carry + parts[0]! : parts[i]!));
+      if (i === 0) [carry, overlong] = ['', false];
+    }
+    const tail = parts[parts.length - 1]!;
+    if (parts.length > 1) carry = tail;
+    else carry += tail;
+    if (carry.length > maxChars) [carry, overlong] = ['', true];
+    yield lines;
+  }
+  if (carry !== '' || overlong) yield [finish(carry)];
+}
+
 export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
   const started = performance.now();
-  const window = o.window ?? 1000;
+  const window = Math.max(1, o.window ?? 1000);
   const maxLine = o.maxLineBytes ?? 10 * 1024 * 1024;
   const ch = o.channel;
   const summary: PublishSummary = { lastLine: o.resumeFrom ?? 0, published: 0, confirmed: 0, failed: [], invalid: [], checkpoint: o.resumeFrom ?? 0, stopped: 'end', seconds: 0 };
-  const pending: number[] = []; // line numbers awaiting confirms, in publish order
+  // Line numbers awaiting confirms, in publish order: a fixed ring, so the bookkeeping of a
+  // run allocates nothing per message (a growing/shifting array churns backing stores).
+  const pending = new Float64Array(window);
+  let head = 0;
+  let inFlight = 0;
   let wake: (() => void) | undefined;
   // A nacked line is not delivered: the checkpoint must never move past it.
   let holdCheckpoint = false;
@@ -84,54 +119,70 @@ export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
     writeFileSync(`${o.checkpoint}.tmp`, `${summary.checkpoint}\n`);
     renameSync(`${o.checkpoint}.tmp`, o.checkpoint);
   };
+  // One callback for every message rather than a closure each: confirms on one channel come in
+  // publish order, so the message confirmed is always the head of `pending`.
+  const onConfirm = (err: unknown) => {
+    const n = pending[head]!;
+    head = (head + 1) % window;
+    inFlight--;
+    if (err) {
+      summary.failed.push({ line: n, reason: 'nacked by the broker' });
+      holdCheckpoint = true;
+    } else summary.confirmed++;
+    if (!holdCheckpoint) summary.checkpoint = Math.max(summary.checkpoint, n);
+    if (summary.confirmed % 1000 === 0) {
+      saveCheckpoint();
+      o.onProgress?.({ lines: n, confirmed: summary.confirmed, bytes });
+    }
+    wake?.();
+  };
   ch.on('return', (msg) => summary.failed.push({ line: Number(msg.properties.messageId), reason: `returned: ${(msg.fields as { replyText?: string }).replyText ?? 'unroutable'} (no queue bound for routing key "${msg.fields.routingKey}")` }));
 
+  let blocked = false;
+  let unblock: (() => void) | undefined;
+  const onBlocked = () => (blocked = true);
+  const onUnblocked = () => {
+    blocked = false;
+    unblock?.();
+  };
+  o.connection?.on('blocked', onBlocked).on('unblocked', onUnblocked);
+  o.signal?.addEventListener('abort', () => unblock?.(), { once: true });
+
   const input = o.file === '-' ? process.stdin : createReadStream(o.file);
-  const rl = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
-  for await (const text of rl) {
-    lineNo++;
-    if (lineNo <= (o.resumeFrom ?? 0)) continue;
-    if (o.signal?.aborted) {
-      summary.stopped = 'interrupted';
-      break;
-    }
-    bytes += text.length + 1;
-    if (text.trim() === '') continue;
-    let line: Line;
-    try {
-      if (Buffer.byteLength(text) > maxLine) throw new Error(`line longer than ${maxLine} bytes`);
-      line = parseLine(text, o.raw ?? false, o.routingKey ?? '');
-    } catch (err) {
-      summary.invalid.push({ line: lineNo, reason: (err as Error).message });
-      if (o.skipInvalid) continue;
-      summary.stopped = 'invalid';
-      break;
-    }
-    while (pending.length >= window) await new Promise<void>((r) => (wake = r));
-    const n = lineNo;
-    pending.push(n);
-    summary.lastLine = n;
-    const ok = ch.publish(o.exchange ?? '', line.routingKey, line.body, { persistent: true, mandatory: true, messageId: String(n), ...line.options }, (err) => {
-      // Confirms on one channel come in publish order: the head of `pending` is this line.
-      pending.shift();
-      if (err) {
-        summary.failed.push({ line: n, reason: 'nacked by the broker' });
-        holdCheckpoint = true;
-      } else summary.confirmed++;
-      if (!holdCheckpoint && (pending.length === 0 || pending[0]! > n)) summary.checkpoint = Math.max(summary.checkpoint, n);
-      if (summary.confirmed % 1000 === 0) {
-        saveCheckpoint();
-        o.onProgress?.({ lines: n, confirmed: summary.confirmed, bytes });
+  read: for await (const lines of chunkedLines(input, maxLine)) {
+    for (const text of lines) {
+      lineNo++;
+      if (lineNo <= (o.resumeFrom ?? 0)) continue;
+      if (o.signal?.aborted) {
+        summary.stopped = 'interrupted';
+        break read;
       }
-      wake?.();
-    });
-    summary.published++;
-    if (!ok) await new Promise((r) => ch.once('drain', r));
+      bytes += (text?.length ?? maxLine) + 1;
+      if (text?.trim() === '') continue;
+      let line: Line;
+      try {
+        if (text === undefined || Buffer.byteLength(text) > maxLine) throw new Error(`line longer than ${maxLine} bytes`);
+        line = parseLine(text, o.raw ?? false, o.routingKey ?? '');
+      } catch (err) {
+        summary.invalid.push({ line: lineNo, reason: (err as Error).message });
+        if (o.skipInvalid) continue;
+        summary.stopped = 'invalid';
+        break read;
+      }
+      while (inFlight >= window) await new Promise<void>((r) => (wake = r));
+      while (blocked && !o.signal?.aborted) await new Promise<void>((r) => (unblock = r));
+      pending[(head + inFlight) % window] = lineNo;
+      inFlight++;
+      summary.lastLine = lineNo;
+      const ok = ch.publish(o.exchange ?? '', line.routingKey, line.body, { persistent: true, mandatory: true, messageId: String(lineNo), ...line.options }, onConfirm);
+      summary.published++;
+      if (!ok) await new Promise((r) => ch.once('drain', r));
+    }
   }
-  rl.close();
+  o.connection?.off('blocked', onBlocked).off('unblocked', onUnblocked);
   await ch.waitForConfirms().catch(() => undefined);
-  if (!holdCheckpoint && pending.length === 0) summary.checkpoint = Math.max(summary.checkpoint, summary.lastLine);
+  if (!holdCheckpoint && inFlight === 0) summary.checkpoint = Math.max(summary.checkpoint, summary.lastLine);
   saveCheckpoint();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
