@@ -26,3 +26,19 @@ export function kindOf(resource: string): ResourceKind {
 
 /** The name part of `exchange/x` or `queue/x`. */
 export const nameOf = (resource: string) => resource.slice(resource.indexOf('/') + 1);
+
+/**
+ * The exchange and queue names a plan of `spec` with `owned` looks at in the observed state: its
+ * items, the ends of its bindings, and what it owns. Undefined (every name) when it owns a binding
+ * its spec no longer lists: that binding's ends cannot be read back from its id unambiguously.
+ */
+export function namesLookedAt(spec: { exchanges: { name: string }[]; queues: { name: string }[]; bindings: BindingKey[] }, owned: ReadonlySet<string>): Set<string> | undefined {
+  const names = new Set<string>([...spec.exchanges.map((e) => e.name), ...spec.queues.map((q) => q.name)]);
+  for (const b of spec.bindings) names.add(b.source).add(b.destination);
+  const listed = new Set(spec.bindings.map(bindingId));
+  for (const resource of owned) {
+    if (kindOf(resource) !== 'binding') names.add(nameOf(resource));
+    else if (!listed.has(resource)) return undefined;
+  }
+  return names;
+}

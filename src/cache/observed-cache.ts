@@ -13,6 +13,15 @@
  * - An operation that failed, or an event the cache cannot apply exactly, drops the entry: the
  *   next read re-lists. A wrong entry is never kept on purpose.
  * - With an L2 (Redis), invalidations are broadcast to every replica.
+ * - Somebody else's change (another replica's writes, a change by hand) never aborts a load in
+ *   flight: a deletion is applied exactly (to the entry, or to the load's result), and a
+ *   creation, whose settings the event does not carry, marks that name unknown. `observe` re-lists
+ *   a kind when an unknown name is one the caller asked for (`wanted`; every name when it gives
+ *   none), so replicas creating disjoint objects in one vhost do not make each other re-list it.
+ * - `observe` returns a snapshot: later writes never change what an earlier caller holds. L1
+ *   keeps each list indexed by identity and hands that index out as is; a write copies it only
+ *   when a caller holds the current version (copy on write), so a reconcile costs one copy of
+ *   the vhost at most instead of one per observe and one per write.
  */
 import { LRUCache } from 'lru-cache';
 import type { Operation } from '../batch/plan.js';
@@ -24,8 +33,74 @@ import type { RabbitEvent } from '../rabbit/event-stream.js';
 import type { SharedCache } from './shared-cache.js';
 
 type Kind = 'queue' | 'exchange' | 'binding' | 'vhost';
-type Entry = { items: unknown[] } | { exists: boolean };
-type Loader = () => Promise<Entry>;
+/** What the loader and the L2 hold: plain JSON. */
+type RawEntry = { items: unknown[] } | { exists: boolean };
+type Entry = ListEntry | { exists: boolean };
+type Loader = () => Promise<RawEntry>;
+
+/**
+ * L1 form of a list: items by identity (name; a binding by source, destination, type and
+ * properties key), and whether a snapshot of this version has been handed out, after which it
+ * must not change in place.
+ */
+class ListEntry {
+  handedOut = false;
+  #bindings?: ObservedBinding[];
+  constructor(
+    readonly kind: Exclude<Kind, 'vhost'>,
+    readonly byId: Map<string, unknown>,
+  ) {}
+
+  static of(kind: Exclude<Kind, 'vhost'>, items: unknown[]): ListEntry {
+    return new ListEntry(kind, new Map(items.map((i) => [itemId(kind, i), i])));
+  }
+
+  get items(): unknown[] {
+    return [...this.byId.values()];
+  }
+
+  /** The bindings as an array, built once per version. */
+  bindings(): ObservedBinding[] {
+    return (this.#bindings ??= this.items as ObservedBinding[]);
+  }
+
+  /** This entry if nobody holds it, else a copy to change instead. */
+  writable(): ListEntry {
+    return this.handedOut ? new ListEntry(this.kind, new Map(this.byId)) : this;
+  }
+
+  changed(): void {
+    this.#bindings = undefined;
+  }
+}
+
+function itemId(kind: Exclude<Kind, 'vhost'>, item: unknown): string {
+  if (kind !== 'binding') return (item as { name: string }).name;
+  const b = item as ObservedBinding;
+  return JSON.stringify([b.source, b.destination, b.destinationType, b.propertiesKey]);
+}
+
+function kindOfKey(key: string): Kind {
+  return key.slice(0, key.indexOf(':')) as Kind;
+}
+
+/** The L1 form of a loaded or shared entry. */
+function toEntry(key: string, raw: RawEntry): Entry {
+  const kind = kindOfKey(key);
+  return kind === 'vhost' || !('items' in raw) ? (raw as { exists: boolean }) : ListEntry.of(kind, raw.items);
+}
+
+/** A loaded entry without the names deleted while it was loading. */
+function withoutDeleted(entry: Entry, deleted: ReadonlySet<string>): Entry {
+  if (!(entry instanceof ListEntry) || deleted.size === 0) return entry;
+  for (const name of deleted) entry.byId.delete(name);
+  return entry;
+}
+
+/** The JSON form for the L2. */
+function toRaw(entry: Entry): RawEntry {
+  return entry instanceof ListEntry ? { items: entry.items } : entry;
+}
 export type InvalidationSource = 'write' | 'event' | 'resync' | 'redis' | 'stream-lost';
 
 export interface CacheOptions {
@@ -61,6 +136,10 @@ export class CachedObservedState implements ObservedStateSource {
   private readonly invalidations: Record<InvalidationSource, number> = { write: 0, event: 0, resync: 0, redis: 0, 'stream-lost': 0 };
   /** Objects this process just wrote, so their own events are not mistaken for drift. */
   private readonly ownWrites = new Map<string, number>();
+  /** Per list key: names created by somebody else since the last load began (settings unknown). */
+  private readonly unknown = new Map<string, Set<string>>();
+  /** Per list key with a load in flight: names somebody else deleted meanwhile, removed from its result. */
+  private readonly loading = new Map<string, Set<string>>();
 
   constructor(private readonly o: CacheOptions = {}) {
     this.ttlListsMs = o.ttlListsMs ?? 60_000;
@@ -71,11 +150,19 @@ export class CachedObservedState implements ObservedStateSource {
       allowStale: false,
       fetchMethod: async (key, _stale, { context }) => {
         this.counters.misses++;
-        const shared = await this.o.shared?.get(key);
-        if (shared) return shared as Entry;
-        const value = await context();
-        void this.o.shared?.set(key, value, this.ttlFor(key));
-        return value;
+        // What was created before this load began is in its result; what comes during it is not known.
+        this.unknown.delete(key);
+        const deleted = new Set<string>();
+        this.loading.set(key, deleted);
+        try {
+          const shared = await this.o.shared?.get(key);
+          if (shared) return withoutDeleted(toEntry(key, shared as RawEntry), deleted);
+          const value = await context();
+          void this.o.shared?.set(key, value, this.ttlFor(key));
+          return withoutDeleted(toEntry(key, value), deleted);
+        } finally {
+          if (this.loading.get(key) === deleted) this.loading.delete(key);
+        }
       },
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.counters.evictions++;
@@ -84,22 +171,30 @@ export class CachedObservedState implements ObservedStateSource {
     o.shared?.onInvalidate((keys) => this.drop(keys.includes('*') ? [...this.lru.keys()] : keys, 'redis', false));
   }
 
-  async observe(api: ManagementApi, vhost: string): Promise<ObservedVhost> {
+  /**
+   * The vhost as known. `wanted`: the exchange and queue names the caller will look at (its spec,
+   * binding ends and owned objects); a kind is re-listed only when one of them is unknown.
+   * Defaults to every name.
+   */
+  async observe(api: ManagementApi, vhost: string, wanted?: ReadonlySet<string>): Promise<ObservedVhost> {
     const ep = api.endpoint;
-    const get = <T extends Entry>(kind: Kind, load: () => Promise<T>) => this.fetch(cacheKey(kind, ep, vhost), load) as Promise<T>;
+    const get = <T extends Entry>(kind: Kind, load: Loader) => this.fetchKnown(cacheKey(kind, ep, vhost), kind, load, wanted) as Promise<T>;
     const lists = Promise.all([
-      get('exchange', async () => ({ items: await api.listExchanges(vhost) })),
-      get('queue', async () => ({ items: await api.listQueues(vhost) })),
-      get('binding', async () => ({ items: await api.listBindings(vhost) })),
+      get<ListEntry>('exchange', async () => ({ items: await api.listExchanges(vhost) })),
+      get<ListEntry>('queue', async () => ({ items: await api.listQueues(vhost) })),
+      get<ListEntry>('binding', async () => ({ items: await api.listBindings(vhost) })),
     ]);
     lists.catch(() => undefined);
-    const { exists } = await get('vhost', async () => ({ exists: await api.vhostExists(vhost) }));
+    const { exists } = await get<{ exists: boolean }>('vhost', async () => ({ exists: await api.vhostExists(vhost) }));
     if (!exists) {
       this.drop(KINDS.filter((k) => k !== 'vhost').map((k) => cacheKey(k, ep, vhost)), 'write', false);
       return { vhost, exists: false, exchanges: new Map(), queues: new Map(), bindings: [] };
     }
-    const [exchanges, queues, bindings] = (await lists).map((e) => e.items) as [ObservedExchange[], ObservedQueue[], ObservedBinding[]];
-    return { vhost, exists: true, exchanges: new Map(exchanges.map((e) => [e.name, e])), queues: new Map(queues.map((q) => [q.name, q])), bindings: [...bindings] };
+    const entries = await lists;
+    // Handed out as is: from now on a write copies these entries instead of changing them.
+    for (const e of entries) e.handedOut = true;
+    const [exchanges, queues, bindings] = entries;
+    return { vhost, exists: true, exchanges: exchanges.byId as Map<string, ObservedExchange>, queues: queues.byId as Map<string, ObservedQueue>, bindings: bindings.bindings() };
   }
 
   /** Before an operation: remember it, so its event (which can beat the HTTP answer) is not drift. */
@@ -111,41 +206,42 @@ export class CachedObservedState implements ObservedStateSource {
   recordWrite(api: ManagementApi, vhost: string, op: Operation, ok: boolean, propertiesKey?: string): void {
     const kind: Kind = op.type === 'declareExchange' || op.type === 'deleteExchange' ? 'exchange' : op.type === 'bind' || op.type === 'unbind' ? 'binding' : 'queue';
     const key = cacheKey(kind, api.endpoint, vhost);
-    const entry = this.lru.get(key, { updateAgeOnGet: false }) as { items: unknown[] } | undefined;
-    if (!ok || !entry) {
+    const current = this.lru.get(key, { updateAgeOnGet: false });
+    if (!ok || !(current instanceof ListEntry)) {
       this.drop([key], 'write');
       return;
     }
-    let items = entry.items;
+    if (op.type === 'bind' && propertiesKey === undefined) return this.drop([key], 'write');
+    const entry = current.writable();
+    const items = entry.byId;
     switch (op.type) {
       case 'declareExchange': {
         const e = op.exchange;
-        items = [...items.filter((x) => (x as ObservedExchange).name !== e.name), { name: e.name, type: e.type, durable: e.durable, autoDelete: e.autoDelete, internal: e.internal, arguments: e.arguments }];
+        items.set(e.name, { name: e.name, type: e.type, durable: e.durable, autoDelete: e.autoDelete, internal: e.internal, arguments: e.arguments });
         break;
       }
       case 'declareQueue':
       case 'recreateQueue': {
         const q = op.queue;
-        items = [...items.filter((x) => (x as ObservedQueue).name !== q.name), { name: q.name, type: q.type, durable: q.durable, autoDelete: q.autoDelete, arguments: queueArguments(q) }];
+        items.set(q.name, { name: q.name, type: q.type, durable: q.durable, autoDelete: q.autoDelete, arguments: queueArguments(q) });
         break;
       }
       case 'bind': {
         const b = op.binding;
-        if (propertiesKey === undefined) return this.drop([key], 'write');
-        items = [...items, { source: b.source, destination: b.destination, destinationType: b.destinationType, routingKey: b.routingKey, arguments: b.arguments, propertiesKey }];
+        const observed: ObservedBinding = { source: b.source, destination: b.destination, destinationType: b.destinationType, routingKey: b.routingKey, arguments: b.arguments, propertiesKey: propertiesKey as string };
+        items.set(itemId('binding', observed), observed);
         break;
       }
-      case 'unbind': {
-        const b = op.binding;
-        items = items.filter((x) => !sameBinding(x as ObservedBinding, b));
+      case 'unbind':
+        items.delete(itemId('binding', op.binding));
         break;
-      }
       case 'deleteQueue':
       case 'deleteExchange':
-        items = items.filter((x) => (x as { name: string }).name !== op.name);
+        items.delete(op.name);
         break;
     }
-    this.store(key, { items });
+    entry.changed();
+    this.store(key, entry);
   }
 
   invalidate(api: ManagementApi, vhost: string): void {
@@ -165,13 +261,24 @@ export class CachedObservedState implements ObservedStateSource {
     const name = e.kind === 'binding' ? `${e.source}|${e.destination}|${e.routingKey}` : e.name;
     if (this.consumeOwn(e.vhost, e.kind, name, e.action)) return false;
     const key = cacheKey(e.kind, endpoint, e.vhost);
-    const entry = this.lru.get(key, { updateAgeOnGet: false }) as { items: { name?: string }[] } | undefined;
-    if (entry && e.action === 'deleted' && e.kind !== 'binding') {
+    const current = this.lru.get(key, { updateAgeOnGet: false });
+    const inFlight = this.loading.get(key);
+    this.invalidations.event++;
+    if (e.action === 'deleted' && e.kind !== 'binding') {
       // Exact: the object is gone. Its bindings went with it (RabbitMQ sends binding.deleted first).
-      this.store(key, { items: entry.items.filter((x) => x.name !== e.name) });
-      this.invalidations.event++;
-    } else {
-      this.drop([key], 'event');
+      inFlight?.add(e.name);
+      if (current instanceof ListEntry && current.byId.has(e.name)) {
+        const entry = current.writable();
+        entry.byId.delete(e.name);
+        entry.changed();
+        this.store(key, entry);
+      }
+    } else if (current instanceof ListEntry || inFlight) {
+      // Settings unknown (the event does not carry them): re-listed only for a caller that wants this name.
+      // Dropping instead would abort the load in flight for every reconcile waiting on it.
+      const names = this.unknown.get(key) ?? new Set<string>();
+      names.add(name);
+      this.unknown.set(key, names);
     }
     return true;
   }
@@ -195,6 +302,28 @@ export class CachedObservedState implements ObservedStateSource {
     return { hits, misses, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses), size: this.lru.size, evictions, invalidations: { ...this.invalidations } };
   }
 
+  /** `fetch`, re-listing while a name the caller wants is unknown (a few times at most: events keep coming). */
+  private async fetchKnown(key: string, kind: Kind, load: Loader, wanted: ReadonlySet<string> | undefined): Promise<Entry> {
+    for (let attempt = 0; attempt < 3 && this.wantsUnknown(key, kind, wanted); attempt++) {
+      // Only a settled entry is dropped: a load in flight is awaited, never aborted.
+      if (!this.loading.has(key)) this.lru.delete(key);
+      await this.fetch(key, load);
+    }
+    return this.fetch(key, load);
+  }
+
+  private wantsUnknown(key: string, kind: Kind, wanted: ReadonlySet<string> | undefined): boolean {
+    const names = this.unknown.get(key);
+    if (!names || names.size === 0) return false;
+    if (!wanted) return true;
+    for (const n of names) {
+      // A binding is known by `source|destination|routingKey`: wanted when either end is.
+      const ends = kind === 'binding' ? n.split('|').slice(0, 2) : [n];
+      if (ends.some((end) => wanted.has(end))) return true;
+    }
+    return false;
+  }
+
   private async fetch(key: string, load: Loader): Promise<Entry> {
     if (this.lru.has(key)) this.counters.hits++;
     const value = await this.lru.fetch(key, { context: load, ttl: this.ttlFor(key) });
@@ -204,7 +333,7 @@ export class CachedObservedState implements ObservedStateSource {
 
   private store(key: string, value: Entry): void {
     this.lru.set(key, value, { ttl: this.ttlFor(key) });
-    void this.o.shared?.set(key, value, this.ttlFor(key));
+    if (this.o.shared) void this.o.shared.set(key, toRaw(value), this.ttlFor(key));
   }
 
   private ttlFor(key: string): number {
@@ -215,7 +344,10 @@ export class CachedObservedState implements ObservedStateSource {
 
   private drop(keys: string[], source: InvalidationSource, broadcast = true): void {
     if (keys.length === 0) return;
-    for (const k of keys) this.lru.delete(k);
+    for (const k of keys) {
+      this.lru.delete(k);
+      this.unknown.delete(k);
+    }
     this.invalidations[source] += keys.length;
     if (broadcast) void this.o.shared?.invalidate(keys);
   }
@@ -252,8 +384,4 @@ export class CachedObservedState implements ObservedStateSource {
     this.ownWrites.delete(key);
     return true;
   }
-}
-
-function sameBinding(a: ObservedBinding, b: ObservedBinding): boolean {
-  return a.source === b.source && a.destination === b.destination && a.destinationType === b.destinationType && a.propertiesKey === b.propertiesKey;
 }

@@ -165,6 +165,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     await elector?.release();
     await rabbit.stop();
     await connections.close();
+    await kc.close();
     metricsServer?.close();
     probeServer?.close();
     log.flush();

@@ -14,7 +14,7 @@ import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } f
 import { formatErrors, validateSpec } from '../api/validate.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion } from '../batch/plan.js';
-import { bindingId, exchangeId, kindOf, queueId } from '../batch/resources.js';
+import { bindingId, exchangeId, kindOf, namesLookedAt, queueId } from '../batch/resources.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
 import { TlsError } from '../rabbit/tls-errors.js';
@@ -139,7 +139,7 @@ export class RabbitQueueBatchReconciler {
     const owned = new Set([...recorded, ...applying]);
     let observed;
     try {
-      observed = await this.deps.observed.observe(connection.api, spec.vhost);
+      observed = await this.deps.observed.observe(connection.api, spec.vhost, namesLookedAt(spec, owned));
     } catch (err) {
       if (err instanceof ManagementError && (err.status === 401 || err.status === 403)) {
         const message = `RabbitMQ at ${connection.api.endpoint} refused the credentials (${err.status} ${err.reason}); the user needs the "management" tag and permissions on vhost "${spec.vhost}"`;
@@ -202,7 +202,7 @@ export class RabbitQueueBatchReconciler {
     if (validation.ok && validation.spec.deletionPolicy === 'Delete' && owned.size > 0) {
       const spec = { ...validation.spec, vhost: batch.status?.applied?.vhost ?? validation.spec.vhost };
       const connection = await this.deps.connect(batch);
-      const observed = await this.deps.observed.observe(connection.api, spec.vhost);
+      const observed = await this.deps.observed.observe(connection.api, spec.vhost, namesLookedAt(spec, owned));
       const plan = planDeletion(spec, observed, owned);
       const result = await executePlan(plan, connection.api, {
         mode: 'BestEffort',

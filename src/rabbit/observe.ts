@@ -5,7 +5,8 @@ import type { ObservedVhost } from './types.js';
 
 /** Where the reconciler gets observed state: straight from the API, or through the cache. */
 export interface ObservedStateSource {
-  observe(api: ManagementApi, vhost: string): Promise<ObservedVhost>;
+  /** `wanted`: the exchange and queue names the caller will look at, a hint a cache may use; defaults to every name. */
+  observe(api: ManagementApi, vhost: string, wanted?: ReadonlySet<string>): Promise<ObservedVhost>;
   /** Before each operation the operator makes: its event will be the operator's own echo. */
   expectWrite?(api: ManagementApi, vhost: string, op: Operation): void;
   /** After each operation the operator made (write-through; a failed one makes the state unknown). */

@@ -12,6 +12,9 @@
  * - Two live replicas never reconcile one resource at the same time: the new owner sees the
  *   resource only after the old one let go of it.
  * - Label writes carry the resourceVersion they were computed from (optimistic locking).
+ * - Replicas started together are placed together: before its first assignment the sharder waits
+ *   until the member list is the same on two reads `settleMs` apart (a few rounds at most), so a
+ *   resource is not assigned to the first member up and then moved to each one that follows.
  *
  * Failure modes
  * - No sharder (no leader): assignments freeze, but every replica keeps reconciling what it has.
@@ -39,7 +42,12 @@ export interface SharderOptions {
   log: Logger;
   /** How often membership is re-read. Defaults to 2000 ms. */
   tickMs?: number;
+  /** How long the member list must stay unchanged before the first assignment. Defaults to `tickMs`. */
+  settleMs?: number;
 }
+
+const SETTLE_ROUNDS = 5;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function patchLabels(kc: KubeConfig, b: RabbitQueueBatch, labels: Record<string, string | null>): Promise<void> {
   const api = kc.makeApiClient(CustomObjectsApi);
@@ -70,7 +78,7 @@ export class Sharder {
   }
 
   async start(): Promise<void> {
-    await this.refreshMembers();
+    await this.settleMembers();
     await this.controller.start();
     this.timer = setInterval(() => void this.refreshMembers().catch((err: Error) => this.o.log.warn({ err: err.message }, 'sharder: cannot read members')), this.o.tickMs ?? 2_000);
     this.timer.unref();
@@ -79,6 +87,18 @@ export class Sharder {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.controller.stop();
+  }
+
+  /** Waits for the member list to stop changing (bounded), then takes it as the first ring. */
+  private async settleMembers(): Promise<void> {
+    let members = await this.o.membership.liveMembers();
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      await sleep(this.o.settleMs ?? this.o.tickMs ?? 2_000);
+      const next = await this.o.membership.liveMembers();
+      if (next.join(',') === members.join(',')) break;
+      members = next;
+    }
+    await this.refreshMembers();
   }
 
   private async refreshMembers(): Promise<void> {
