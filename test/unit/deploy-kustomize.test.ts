@@ -198,7 +198,7 @@ describe('the Deployment', () => {
   });
 
   it('has requests and limits', () => {
-    expect(container().resources).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
+    expect(container().resources).toEqual({ requests: { cpu: '50m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } });
   });
 
   it('gets credentials from the optional Secret, its identity from the downward API, and settings the operator accepts', () => {
