@@ -60,16 +60,20 @@ try {
     await withVhost('memory-cli', async (vhost) => {
       const res = await fetch(`${MGMT}/api/queues/${encodeURIComponent(vhost)}/bench`, { method: 'PUT', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ durable: true, auto_delete: false, arguments: { 'x-max-length': 10_000 } }) });
       if (res.status >= 300) throw new Error(`declare bench queue: ${res.status}`);
-      for (const [label, entry] of [['built', built], ['source (tsx)', 'source']] as const) {
+      // 1 GB through the compiled output (what users run); from source only the last quarter of
+      // it (the rest read and skipped with --resume-from), since a second 1 GB publish would take
+      // `make bench` past its 20 minutes.
+      for (const [label, entry, skip] of [['built', built, 0], ['source (tsx)', 'source', messages - Math.floor(messages / 4)]] as const) {
+        const published = messages - skip;
         const atStart = await runWithPeakRss(rabbitbatchArgs(entry, ['--version']));
         const started = performance.now();
-        const run = await runWithPeakRss(rabbitbatchArgs(entry, ['publish', '--file', file, '--routing-key', 'bench', '--vhost', vhost]));
+        const run = await runWithPeakRss(rabbitbatchArgs(entry, ['publish', '--file', file, '--routing-key', 'bench', '--vhost', vhost, '--resume-from', String(skip)]));
         const seconds = (performance.now() - started) / 1000;
         if (run.code !== 0) throw new Error(`publish (${label}) exited ${run.code}: ${run.stderr}`);
-        figures[`cli.${label}`] = { startMb: atStart.peakMb, peakMb: run.peakMb, seconds, messagesPerSecond: messages / seconds };
-        rows.push({ name: `CLI (${label}) peak RSS publishing a ${Math.round(sizeMb)} MB file (${messages} messages)`, value: run.peakMb, unit: 'MB', baseline: `vs \`--version\` (${atStart.peakMb.toFixed(0)} MB)`, ratio: run.peakMb / atStart.peakMb, goal: '<= 150 MB', met: run.peakMb <= 150 });
+        figures[`cli.${label}`] = { startMb: atStart.peakMb, peakMb: run.peakMb, seconds, published, messagesPerSecond: published / seconds };
+        rows.push({ name: `CLI (${label}) peak RSS reading a ${Math.round(sizeMb)} MB file, publishing ${published} of its ${messages} messages`, value: run.peakMb, unit: 'MB', baseline: `vs \`--version\` (${atStart.peakMb.toFixed(0)} MB)`, ratio: run.peakMb / atStart.peakMb, goal: '<= 150 MB', met: run.peakMb <= 150 });
         rows.push({ name: `CLI (${label}): added by publishing`, value: run.peakMb - atStart.peakMb, unit: 'MB' });
-        rows.push({ name: `CLI (${label}): publish rate`, value: messages / seconds, unit: 'msg/s' });
+        rows.push({ name: `CLI (${label}): publish rate`, value: published / seconds, unit: 'msg/s' });
       }
     });
   } finally {
