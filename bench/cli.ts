@@ -3,7 +3,6 @@
  * amqplib confirm loop (throughput ratio, messages per hour), the peak RSS of the CLI process
  * publishing a large file, and a 100-queue batch vs 100 sequential single PUTs.
  */
-import { spawn } from 'node:child_process';
 import { createWriteStream, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { publishFile } from '../src/batch/publish/publisher.js';
 import { ManagementClient } from '../src/rabbit/management-client.js';
 import { observeVhost } from '../src/rabbit/observe.js';
 import { AUTH, MGMT, sequentialPuts, timed, withVhost } from './lib/broker.js';
+import { rabbitbatchArgs, runWithPeakRss } from './lib/processes.js';
 import { printTable, writeResult, type Row } from './lib/report.js';
 
 const QUICK = process.env.QUICK === '1';
@@ -22,7 +22,6 @@ const MESSAGES = QUICK ? 50_000 : 300_000;
 // The 1 GB figure is bench/memory.ts's (compiled output, as users run it); here a file large
 // enough for the RSS to settle keeps `make bench` within its 20 minutes.
 const BIG_MB = QUICK ? 50 : 256;
-const ROOT = new URL('../', import.meta.url).pathname;
 
 async function writeLines(file: string, n: number, pad = 0): Promise<void> {
   const out = createWriteStream(file);
@@ -69,24 +68,13 @@ await withVhost('cli', async (vhost) => {
   // Peak RSS of the CLI process publishing a large file (read from /proc while it runs).
   const big = join(tmpdir(), `rabbitbatch-bench-big-${process.pid}.jsonl`);
   await writeLines(big, Math.round((BIG_MB * 1024 * 1024) / 200), 150);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'publish', '--file', big, '--routing-key', 'bench', '--vhost', vhost], { cwd: ROOT, stdio: 'ignore' });
-  let peakKb = 0;
-  const sampler = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peakKb = Math.max(peakKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 100);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  clearInterval(sampler);
+  const { code, peakMb } = await runWithPeakRss(rabbitbatchArgs('source', ['publish', '--file', big, '--routing-key', 'bench', '--vhost', vhost]));
   const sizeMb = statSync(big).size / 1024 / 1024;
   rmSync(big);
   await purge(vhost, 'bench');
   figures.bigFileMb = sizeMb;
-  figures.peakRssMb = peakKb / 1024;
-  rows.push({ name: `CLI peak RSS publishing a ${Math.round(sizeMb)} MB file (exit ${code})`, value: peakKb / 1024, unit: 'MB', goal: '<= 150 MB', met: peakKb / 1024 <= 150 });
+  figures.peakRssMb = peakMb;
+  rows.push({ name: `CLI peak RSS publishing a ${Math.round(sizeMb)} MB file (exit ${code})`, value: peakMb, unit: 'MB', goal: '<= 150 MB', met: peakMb <= 150 });
 
   // A 100-queue batch through the engine vs 100 sequential single PUTs.
   const api = new ManagementClient({ url: MGMT, username: 'guest', password: 'guest', minSize: 10 });
