@@ -2,12 +2,20 @@
 # Builds kube-apiserver and etcd from the Go module proxy (no binary downloads
 # exist on these machines) and caches them by version outside the repository.
 # Second runs find the binaries in the cache and return in milliseconds.
+#
+#   build-control-plane.sh          kube-apiserver, etcd (the fast suite's plane); prints their paths
+#   build-control-plane.sh --node   also kube-controller-manager, kube-scheduler and kubelet (the
+#                                   real cluster of cluster-up.sh), built in the same Go module
+#                                   so the three share most of kube-apiserver's compiled packages
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.6}"
 CACHE="${RABBITBATCH_CACHE:-$HOME/.cache/rabbitbatch}"
 APISERVER="$CACHE/kube-apiserver-$K8S_VERSION/kube-apiserver"
+NODE_BINARIES=(kube-controller-manager kube-scheduler kubelet)
+WITH_NODE=0
+[[ "${1:-}" == --node ]] && WITH_NODE=1
 ETCD="$CACHE/etcd-$ETCD_VERSION/etcd"
 
 die() { echo "build-control-plane: $*" >&2; exit 1; }
@@ -15,15 +23,20 @@ command -v go >/dev/null || die "the Go toolchain is missing: install Go >= 1.24
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
-build_apiserver() {
-  [[ -x "$APISERVER" ]] && return 0
-  echo "building kube-apiserver $K8S_VERSION (cold build: ~15-25 min on 2 cores; cached in $CACHE)" >&2
-  local work="$CACHE/build/kube-apiserver-$K8S_VERSION"
+k8s_bin() { echo "$CACHE/$1-$K8S_VERSION/$1"; }
+
+# Builds every k8s.io/kubernetes command named that is not cached yet, in one `go build`.
+build_k8s() {
+  local missing=()
+  for b in "$@"; do [[ -x "$(k8s_bin "$b")" ]] || missing+=("$b"); done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  echo "building ${missing[*]} $K8S_VERSION (cold build: kube-apiserver ~3-5 min on 2 cores, the node binaries ~4-6 min more; cached in $CACHE)" >&2
+  local work="$CACHE/build/k8s-$K8S_VERSION"
   rm -rf "$work" && mkdir -p "$work" && cd "$work"
   local gomod
   gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
   [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$K8S_VERSION from the Go module proxy"
-  go mod init rabbitbatch.local/kube-apiserver >/dev/null 2>&1
+  go mod init rabbitbatch.local/kubernetes >/dev/null 2>&1
   # k8s.io/kubernetes replaces its staging modules with local paths; point each
   # at its published twin (v0.<minor>.<patch>) so the module resolves.
   local staging="v0.${K8S_VERSION#v1.}"
@@ -31,11 +44,16 @@ build_apiserver() {
     echo "replace $m => $m $staging" >>go.mod
   done
   go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
-  local date; date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  go build -trimpath -o kube-apiserver.tmp \
+  local date pkgs=()
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for b in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  mkdir -p out
+  go build -trimpath -o out/ \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.buildDate=$date -X k8s.io/component-base/version.gitTreeState=clean" \
-    k8s.io/kubernetes/cmd/kube-apiserver
-  mkdir -p "$(dirname "$APISERVER")" && mv kube-apiserver.tmp "$APISERVER"
+    "${pkgs[@]}"
+  for b in "${missing[@]}"; do
+    mkdir -p "$(dirname "$(k8s_bin "$b")")" && mv "out/$b" "$(k8s_bin "$b")"
+  done
   cd / && rm -rf "$work"
 }
 
@@ -55,6 +73,7 @@ build_etcd() {
 
 mkdir -p "$CACHE"
 build_etcd
-build_apiserver
+if [[ $WITH_NODE == 1 ]]; then build_k8s kube-apiserver "${NODE_BINARIES[@]}"; else build_k8s kube-apiserver; fi
 echo "$APISERVER"
 echo "$ETCD"
+if [[ $WITH_NODE == 1 ]]; then for b in "${NODE_BINARIES[@]}"; do k8s_bin "$b"; done; fi
