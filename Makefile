@@ -3,7 +3,8 @@ SHELL := /bin/bash
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: demo test test-reliability e2e env-up env-down run bench crd lint typecheck build deps
+.PHONY: demo test test-reliability e2e env-up env-down run bench crd lint typecheck build deps \
+	cluster-up cluster-down image e2e-cluster
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,11 +16,13 @@ deps: $(NPM_STAMP)
 demo: deps
 	bash hack/demo.sh
 
-## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ
+## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ,
+## then e2e-cluster (the image as a Pod on a real node); a cluster it had to start is taken down after
 test: deps
 	bash hack/env-up.sh
 	bash hack/test-tools.sh
 	npm test
+	bash hack/e2e-cluster.sh --down-if-started
 
 ## test-reliability: only the fault tests (broker restart, operator SIGKILL); `make test` runs them too
 test-reliability: deps
@@ -30,6 +33,21 @@ test-reliability: deps
 ## e2e: the same integration suite against any cluster in $$KUBECONFIG (kind, CI); RabbitMQ at $$RABBITMQ_URL
 e2e: deps
 	RABBITBATCH_E2E=1 npm run test:integration
+
+## cluster-up / cluster-down: a real single-node cluster (kubelet, containerd; kubeconfig .local/cluster/kubeconfig)
+cluster-up: deps
+	bash hack/cluster.sh up
+
+cluster-down:
+	bash hack/cluster.sh down
+
+## image: localhost/rabbitbatch:dev from the Dockerfile (buildah), loaded into the cluster's containerd
+image: deps
+	bash hack/image.sh
+
+## e2e-cluster: cluster-up, image, then deploy/ as Pods and the tests of test/cluster; leaves it running
+e2e-cluster: deps
+	bash hack/e2e-cluster.sh
 
 ## env-up / env-down: the local control plane (kubeconfig at .local/kubeconfig) and RabbitMQ
 env-up:

@@ -33,6 +33,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // The image as a Pod on the real node of hack/cluster.sh (make e2e-cluster): one file at
+          // a time, as the files share the one operator Deployment.
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          globalSetup: ['test/support/cluster-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 400_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -31,8 +31,8 @@ build_k8s() {
   for b in "$@"; do [[ -x "$(k8s_bin "$b")" ]] || missing+=("$b"); done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   echo "building ${missing[*]} $K8S_VERSION (cold build: kube-apiserver ~3-5 min on 2 cores, the node binaries ~4-6 min more; cached in $CACHE)" >&2
-  local work="$CACHE/build/k8s-$K8S_VERSION"
-  rm -rf "$work" && mkdir -p "$work" && cd "$work"
+  local work
+  mkdir -p "$CACHE/build" && work="$(mktemp -d "$CACHE/build/k8s-$K8S_VERSION.XXXXXX")" && cd "$work"
   local gomod
   gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
   [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$K8S_VERSION from the Go module proxy"
@@ -62,8 +62,8 @@ build_etcd() {
   echo "building etcd $ETCD_VERSION (cached in $CACHE)" >&2
   # server/v3's go.mod has replace directives, so `go install pkg@version`
   # refuses it: build it from a throwaway module instead.
-  local work="$CACHE/build/etcd-$ETCD_VERSION"
-  rm -rf "$work" && mkdir -p "$work" && cd "$work"
+  local work
+  mkdir -p "$CACHE/build" && work="$(mktemp -d "$CACHE/build/etcd-$ETCD_VERSION.XXXXXX")" && cd "$work"
   go mod init rabbitbatch.local/etcd >/dev/null 2>&1
   go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
   go build -trimpath -ldflags "-s -w" -o etcd.tmp go.etcd.io/etcd/server/v3
@@ -72,6 +72,10 @@ build_etcd() {
 }
 
 mkdir -p "$CACHE"
+# Several make targets (or parallel runs) may ask at once: one builds, the others wait for it and
+# then find the binaries in the cache.
+exec 9>"$CACHE/.build.lock"
+flock 9
 build_etcd
 if [[ $WITH_NODE == 1 ]]; then build_k8s kube-apiserver "${NODE_BINARIES[@]}"; else build_k8s kube-apiserver; fi
 echo "$APISERVER"

@@ -11,6 +11,11 @@
 #   control-plane.sh restart-apiserver DIR       both of the above
 #
 # Ports: ETCD_PORT / APISERVER_PORT, else free ones. Processes are found by PID file only.
+# The real cluster (cluster.sh) reuses this plane with a few knobs, defaults in brackets:
+#   APISERVER_BIND_ADDRESS   the address kube-apiserver listens on and the kubeconfig names [127.0.0.1]
+#   APISERVER_EXTRA_SANS     more subjectAltNames for its serving certificate, e.g. IP:10.244.0.1 []
+#   APISERVER_ADMISSION      admission flags [--disable-admission-plugins ServiceAccount: no Pods here]
+#   APISERVER_EXTRA_ARGS     further flags, space-separated []
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -24,6 +29,9 @@ if [[ "$CMD" == start ]]; then mkdir -p "$LOCAL"; fi
 RUN="$LOCAL/run"
 LOGS="$LOCAL/logs"
 PKI="$LOCAL/pki"
+BIND="${APISERVER_BIND_ADDRESS:-127.0.0.1}"
+read -r -a ADMISSION <<<"${APISERVER_ADMISSION---disable-admission-plugins ServiceAccount}"
+read -r -a EXTRA_ARGS <<<"${APISERVER_EXTRA_ARGS:-}"
 
 # Nothing reaps orphans on some machines (PID 1 is not an init): a zombie counts as stopped.
 running() { kill -0 "$1" 2>/dev/null && [[ "$(ps -o stat= -p "$1" 2>/dev/null | tr -d ' ')" != Z* ]]; }
@@ -40,8 +48,8 @@ make_pki() {
   command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
   mkdir -p "$PKI" && cd "$PKI"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rabbitbatch-local-ca" -keyout ca.key -out ca.crt 2>/dev/null
-  cat >server.ext <<'EXT'
-subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1
+  cat >server.ext <<EXT
+subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1${APISERVER_EXTRA_SANS:+,$APISERVER_EXTRA_SANS}
 extendedKeyUsage=serverAuth
 EXT
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout server.key -out server.csr 2>/dev/null
@@ -58,7 +66,7 @@ EXT
 apiserver_ready() {
   [[ -f "$LOCAL/apiserver-port" ]] || return 1
   curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$(cat "$LOCAL/apiserver-port")/readyz" >/dev/null 2>&1
+    "https://$BIND:$(cat "$LOCAL/apiserver-port")/readyz" >/dev/null 2>&1
 }
 
 write_kubeconfig() {
@@ -69,7 +77,7 @@ kind: Config
 clusters:
 - name: rabbitbatch-local
   cluster:
-    server: https://127.0.0.1:$port
+    server: https://$BIND:$port
     certificate-authority: $PKI/ca.crt
 users:
 - name: rabbitbatch-admin
@@ -84,7 +92,7 @@ contexts:
     namespace: default
 current-context: rabbitbatch-local
 EOF
-  printf 'KUBECONFIG=%s\nAPISERVER=https://127.0.0.1:%s\n' "$LOCAL/kubeconfig" "$port" >"$LOCAL/env"
+  printf 'KUBECONFIG=%s\nAPISERVER=https://%s:%s\n' "$LOCAL/kubeconfig" "$BIND" "$port" >"$LOCAL/env"
 }
 
 stop() {
@@ -119,12 +127,12 @@ start_apiserver() {
   etcd_port="$(cat "$LOCAL/etcd-port")"
   alive "$RUN/kube-apiserver.pid" && die "kube-apiserver of $LOCAL is already running"
   nohup "$apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$BIND" ${APISERVER_BIND_ADDRESS:+--advertise-address "$BIND"} --secure-port "$api_port" \
     --cert-dir "$PKI" --tls-cert-file "$PKI/server.crt" --tls-private-key-file "$PKI/server.key" \
     --client-ca-file "$PKI/ca.crt" --authorization-mode RBAC \
-    --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
+    --service-cluster-ip-range 10.0.0.0/24 "${ADMISSION[@]}" \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$PKI/sa.pub" \
-    --service-account-signing-key-file "$PKI/sa.key" --allow-privileged=true \
+    --service-account-signing-key-file "$PKI/sa.key" --allow-privileged=true "${EXTRA_ARGS[@]}" \
     >>"$LOGS/kube-apiserver.log" 2>&1 &
   echo $! >"$RUN/kube-apiserver.pid"
   for _ in $(seq 1 120); do
@@ -151,7 +159,7 @@ start_plane() {
     for _ in $(seq 1 60); do apiserver_ready && break; sleep 0.5; done
     if apiserver_ready; then
       write_kubeconfig "$(cat "$LOCAL/apiserver-port")"
-      echo "control plane already running (https://127.0.0.1:$(cat "$LOCAL/apiserver-port"))" >&2
+      echo "control plane already running (https://$BIND:$(cat "$LOCAL/apiserver-port"))" >&2
       return 0
     fi
     echo "control plane in $LOCAL runs but has not been ready for 30 s: starting it again" >&2
@@ -183,10 +191,10 @@ start_plane() {
   for _ in $(seq 1 60); do
     kubectl --kubeconfig "$LOCAL/kubeconfig" get namespace default >/dev/null 2>&1 && break
     curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-      "https://127.0.0.1:$api_port/api/v1/namespaces/default" >/dev/null 2>&1 && break
+      "https://$BIND:$api_port/api/v1/namespaces/default" >/dev/null 2>&1 && break
     sleep 0.5
   done
-  echo "control plane up: https://127.0.0.1:$api_port (kubeconfig ${LOCAL#"$ROOT"/}/kubeconfig)" >&2
+  echo "control plane up: https://$BIND:$api_port (kubeconfig ${LOCAL#"$ROOT"/}/kubeconfig)" >&2
 }
 
 case "$CMD" in
