@@ -13,9 +13,9 @@
 #
 # Network: Pods live in network namespaces on the bridge $BRIDGE ($NODE_IP/24), which this script
 # creates. kube-apiserver listens on the bridge address; one DNAT rule sends the `kubernetes`
-# Service ($SERVICE_IP:443) there (no kube-proxy). RabbitMQ listens on loopback only, so socat
-# forwards $NODE_IP:{5672,15672} to 127.0.0.1 (the broker sees a loopback client). No traffic
-# leaves the machine: everything is loopback or the bridge.
+# Service ($SERVICE_IP:443) there (no kube-proxy). socat forwards $NODE_IP:5672 (AMQP) and
+# $NODE_IP:15673 (management) to RabbitMQ on 127.0.0.1:5672 and :15672, so the broker sees a
+# loopback client. No traffic leaves the machine: everything is loopback or the bridge.
 #
 # Machine quirks (cgroup v1, no CAP_SYS_RESOURCE) and the settings they imply are explained where
 # they are set below. Needs root. State: $CLUSTER_DIR (default .local/cluster); sockets in a short
@@ -32,7 +32,10 @@ NODE_IP="${CLUSTER_NODE_IP:-10.244.0.1}"
 POD_SUBNET="${NODE_IP%.*}.0/24"
 SERVICE_IP=10.0.0.1
 NODE_NAME=rabbitbatch-node
-FORWARD_PORTS="${CLUSTER_FORWARD_PORTS:-5672 15672}"
+# listen:target pairs. RabbitMQ's management listener binds 0.0.0.0:15672, so a Pod connecting to
+# $NODE_IP:15672 would reach it directly as a non-local client, which guest may not be: Pods use
+# $NODE_IP:15673 instead, forwarded to loopback.
+FORWARDS="${CLUSTER_FORWARDS:-5672:5672 15673:15672}"
 CHAIN=RABBITBATCH-CLUSTER
 SOCKDIR="/run/rabbitbatch-$(printf %s "$C" | sha1sum | cut -c1-10)"
 PKI="$C/pki" RUN="$C/run" LOGS="$C/logs"
@@ -124,10 +127,13 @@ network_down() {
 }
 
 forwards_up() {
-  for port in $FORWARD_PORTS; do
+  for pair in $FORWARDS; do
+    local port="${pair%%:*}" target="${pair#*:}"
     alive "forward-$port" && continue
-    nohup socat "TCP-LISTEN:$port,bind=$NODE_IP,fork,reuseaddr" "TCP:127.0.0.1:$port" >>"$LOGS/forward-$port.log" 2>&1 &
+    nohup socat "TCP-LISTEN:$port,bind=$NODE_IP,fork,reuseaddr" "TCP:127.0.0.1:$target" >>"$LOGS/forward-$port.log" 2>&1 &
     echo $! >"$RUN/forward-$port.pid"
+    sleep 0.2
+    alive "forward-$port" || die "cannot forward $NODE_IP:$port to 127.0.0.1:$target: $(tail -1 "$LOGS/forward-$port.log")"
   done
 }
 

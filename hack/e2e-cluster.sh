@@ -15,6 +15,6 @@ bash hack/cluster.sh up
 t1=$(date +%s)
 bash hack/image.sh
 t2=$(date +%s)
-node_modules/.bin/vitest run --project cluster
+PATH="$PWD/node_modules/.bin:$PATH" vitest run --project cluster
 t3=$(date +%s)
 echo "e2e-cluster: cluster-up $((t1 - t0)) s, image $((t2 - t1)) s, tests $((t3 - t2)) s" >&2

@@ -21,7 +21,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const SYSTEM = 'rabbitbatch-system';
 const SELECTOR = 'app.kubernetes.io/name=rabbitbatch,app.kubernetes.io/component=operator';
 /** Where the operator Pod reaches the machine's broker (hack/cluster.sh forwards it there). */
-const BROKER_FOR_PODS = 'http://10.244.0.1:15672';
+const BROKER_FOR_PODS = 'http://10.244.0.1:15673';
 
 interface Pod {
   metadata: { name: string; deletionTimestamp?: string };
@@ -228,7 +228,7 @@ describe('deploy/default as a single Pod under its own ServiceAccount', () => {
     expect(await getQueue(vh.name, 'pod.delete.me')).toBeUndefined();
   }, 180_000);
 
-  it('shows a user's mistakes with a clear reason: a wrong RabbitMQ address, an image that is not there', async () => {
+  it('shows a user\'s mistakes with a clear reason: a wrong RabbitMQ address, an image that is not there', async () => {
     const core = loadKubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'wrong-port' }, stringData: { uri: 'http://10.244.0.1:1', username: 'guest', password: 'guest' } } });
     const batches = batchClient(ns.name);
