@@ -130,7 +130,7 @@ forwards_up() {
   for pair in $FORWARDS; do
     local port="${pair%%:*}" target="${pair#*:}"
     alive "forward-$port" && continue
-    nohup socat "TCP-LISTEN:$port,bind=$NODE_IP,fork,reuseaddr" "TCP:127.0.0.1:$target" >>"$LOGS/forward-$port.log" 2>&1 &
+    nohup socat "TCP-LISTEN:$port,bind=$NODE_IP,fork,reuseaddr,backlog=512" "TCP:127.0.0.1:$target" >>"$LOGS/forward-$port.log" 2>&1 &
     echo $! >"$RUN/forward-$port.pid"
     sleep 0.2
     alive "forward-$port" || die "cannot forward $NODE_IP:$port to 127.0.0.1:$target: $(tail -1 "$LOGS/forward-$port.log")"
