@@ -33,6 +33,7 @@ const envSchema = z.object({
   MAX_ITEMS: int(1000),
   WATCH_NAMESPACE: z.string().optional(),
   POD_NAME: z.string().optional(),
+  POD_UID: z.string().optional(),
   POD_NAMESPACE: z.string().default('rabbitbatch-system'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -73,6 +74,8 @@ export interface OperatorConfig {
   watchNamespace?: string;
   identity: string;
   namespace: string;
+  /** The operator's own Pod (downward API), to which it reports what blocks it. Absent outside a Pod. */
+  pod?: { name: string; uid: string };
   logLevel: string;
   flags: OperatorFlags;
 }
@@ -112,6 +115,7 @@ export function loadOperatorConfig(flags: OperatorFlags, env: Env = loadEnv()): 
     ...(env.WATCH_NAMESPACE ? { watchNamespace: env.WATCH_NAMESPACE } : {}),
     identity: env.POD_NAME ?? `rabbitbatch-${process.pid}`,
     namespace: env.POD_NAMESPACE,
+    ...(env.POD_NAME && env.POD_UID ? { pod: { name: env.POD_NAME, uid: env.POD_UID } } : {}),
     logLevel: flags.logLevel ?? env.LOG_LEVEL,
     flags,
   });

@@ -258,6 +258,11 @@ export class Controller<T extends KubeObject> {
     }
   }
 
+  /** Why the watch is failing right now (e.g. RBAC forbids the list), or undefined. */
+  watchError(): string | undefined {
+    return this.#reflector.lastError;
+  }
+
   hasSynced(): boolean {
     return this.store.hasSynced();
   }

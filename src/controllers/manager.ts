@@ -22,6 +22,7 @@ import { CLAIMS_INDEX, FINALIZER, RabbitQueueBatchReconciler, claimKeys, keyOf }
 import { batchesConcerned, connectionSummary, startRabbitSide } from './rabbit-side.js';
 import { Membership } from '../sharding/membership.js';
 import { SHARD_LABEL, Sharder, releaseIfDraining } from '../sharding/sharder.js';
+import { ownPodReporter } from './own-pod-report.js';
 
 export const CONTROLLER_NAME = 'rabbitqueuebatch';
 
@@ -63,6 +64,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const log = createLogger({ level: config.logLevel, secrets: () => connections.secrets, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const rabbit = startRabbitSide(config, log, registry);
   const events = new EventRecorder({ kubeConfig: kc, component: 'rabbitbatch', instance: config.identity, logger: log });
+  const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
   const coords = { group: GROUP, version: VERSION, plural: PLURAL };
 
   const itemCounts = () => {
@@ -143,7 +145,10 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
           check: () => {
             // A standby (not leading, no shard of its own) is ready to take over: that is its job.
             const standby = elector !== undefined && !elector.isLeader() && !sharding;
-            if (!standby && !controller.hasSynced()) throw new Error('the RabbitQueueBatch cache has not synced');
+            if (standby || controller.hasSynced()) return;
+            const why = controller.watchError();
+            if (why && /HTTP 40[13]\b/.test(why)) reportOnPod('WatchForbidden', `${why} (check the RBAC of the operator's ServiceAccount)`);
+            throw new Error(`the RabbitQueueBatch cache has not synced${why ? `: ${why}` : ''}`);
           },
         },
         { name: 'rabbitmq', check: async () => { await connections.defaultClient().vhostExists('/'); } },

@@ -38,6 +38,11 @@ export class Reflector<T extends KubeObject> {
   readonly #writer: StoreWriter<T>;
   readonly #watcher: Watcher<T>;
 
+  /** The watcher's last list or watch failure, until a later step succeeds. */
+  get lastError(): string | undefined {
+    return this.#watcher.lastError;
+  }
+
   constructor(options: WatcherOptions) {
     const { store, writer } = createStore<T>();
     this.store = store;

@@ -122,6 +122,7 @@ export class Watcher<T extends KubeObject> {
   #loop: Promise<void> | undefined;
   #stopped = false;
   #relistRequested = false;
+  #lastError: string | undefined;
   /** Aborts whatever the loop is waiting on (a list request, a watch, a backoff sleep). */
   #stepAbort = new AbortController();
 
@@ -146,6 +147,14 @@ export class Watcher<T extends KubeObject> {
     if (this.#loop) throw new Error('watcher already started');
     this.#onEvent = onEvent;
     this.#loop = this.#run();
+  }
+
+  /**
+   * The last list or watch failure, until a later step succeeds (e.g. `list ...: HTTP 403: ...
+   * forbidden`): readiness reports it, so an RBAC or network problem is not a silent stall.
+   */
+  get lastError(): string | undefined {
+    return this.#lastError;
   }
 
   /** Stops watching and resolves once no more events will be emitted. */
@@ -176,9 +185,11 @@ export class Watcher<T extends KubeObject> {
       const signal = this.#stepAbort.signal;
       try {
         await this.#step(signal);
+        this.#lastError = undefined;
       } catch (err) {
         // Interrupted on purpose: the loop head sorts it out.
         if (this.#stopped || this.#relistRequested) continue;
+        this.#lastError = (err as Error).message;
         if (isGone(err)) this.#state = { phase: 'Empty' };
         else if (this.#state.phase === 'Watching') this.#state = { phase: 'InitListed', resourceVersion: this.#state.resourceVersion };
         const delayMs = this.#backoff.next();

@@ -251,4 +251,31 @@ describe('deploy/default as a single Pod under its own ServiceAccount', () => {
     expect(stdout.length).toBeGreaterThan(0);
     expect(stdout).not.toMatch(/forbidden/i);
   });
+
+  it('says in `kubectl describe pod` when RBAC forbids its watch, and recovers once RBAC is fixed', async () => {
+    // deploy/'s ClusterRole without list and watch on rabbitqueuebatches (rule 0).
+    await kubectl(['patch', 'clusterrole', 'rabbitbatch-operator', '--type=json', '-p', '[{"op":"replace","path":"/rules/0/verbs","value":["get","patch","update"]}]']);
+    try {
+      const [old] = await operatorPods();
+      await kubectl(['delete', 'pod', '-n', SYSTEM, old!.metadata.name, '--wait=false']);
+      const { pod, event } = await eventually(
+        async () => {
+          const fresh = (await operatorPods()).find((p) => p.metadata.name !== old!.metadata.name);
+          if (!fresh) throw new Error('no new operator Pod yet');
+          const [e] = await events(SYSTEM, fresh.metadata.name, 'WatchForbidden');
+          if (!e) throw new Error(`no WatchForbidden Event on ${fresh.metadata.name} yet`);
+          return { pod: fresh, event: e };
+        },
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+      expect(event.message).toMatch(/forbidden/);
+      expect(event.message).toMatch(/rabbitqueuebatches/);
+      expect((await kubectl(['describe', 'pod', '-n', SYSTEM, pod.metadata.name])).stdout).toMatch(/WatchForbidden/);
+      const now = (await operatorPods()).find((p) => p.metadata.name === pod.metadata.name);
+      expect(now?.status.conditions?.find((c) => c.type === 'Ready')?.status).not.toBe('True');
+    } finally {
+      await install('single'); // server-side apply takes the rule back
+    }
+    await readyOperatorPods(1);
+  }, 400_000);
 });
