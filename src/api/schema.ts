@@ -98,6 +98,10 @@ export const bindingSchema = z
 export const deletionPolicySchema = z.enum(['Delete', 'Retain']);
 export const modeSchema = z.enum(['AllOrNothing', 'BestEffort']);
 export const onConflictSchema = z.enum(['Report', 'RecreateIfEmpty']);
+/** What to do with an object that exists already, not made by this resource, with exactly the
+ * declared settings: leave it unowned (`Never`) or take it over (`IfIdentical`), so pruning and
+ * `deletionPolicy: Delete` apply to it as to what the resource created. */
+export const adoptSchema = z.enum(['Never', 'IfIdentical']);
 
 const listMap = (keys: string[]) => ({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys });
 
@@ -114,6 +118,7 @@ export function makeSpecSchema(maxItems = MAX_ITEMS_DEFAULT) {
       mode: modeSchema.default('AllOrNothing'),
       deletionPolicy: deletionPolicySchema.default('Retain'),
       onConflict: onConflictSchema.default('Report'),
+      adopt: adoptSchema.default('Never'),
       // Exchanges are few in practice; the bound keeps the CEL rules below (bindings × exchanges)
       // inside the API server's cost budget. Queue destinations (bindings × queues) would not
       // fit: the operator and the CLI check those (validate.ts).
@@ -182,6 +187,8 @@ export const statusSchema = z.object({
       bindings: z.array(z.string()),
     })
     .optional(),
+  /** How many existing objects this resource has adopted so far (`adopt: IfIdentical`). */
+  adopted: z.number().int().optional(),
   /** Write-ahead record: what the reconcile in flight is about to create. A crash between the
    * creates and the final status write leaves these here; the next reconcile adopts those that
    * exist and match, so nothing this resource made is ever orphaned. */

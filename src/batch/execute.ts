@@ -44,6 +44,9 @@ export interface ExecutionResult {
   created: string[];
   /** Resources this run removed (drop from `status.applied`). */
   deleted: string[];
+  /** Existing identical resources planned `adopt` (add to `status.applied`); only when the run
+   * went through: a blocked or rolled-back AllOrNothing batch takes nothing over. */
+  adopted: string[];
   /** The first failure, for conditions, events and the CLI's exit code. */
   failure?: Failure;
   brokerUnavailable: boolean;
@@ -94,7 +97,7 @@ class Run {
       return this.finish('VhostNotFound', { resource: `vhost/${plan.vhost}`, error });
     }
     for (const item of plan.items) {
-      if (item.decision === 'unchanged') this.set(item.resource, 'Ready');
+      if (item.decision === 'unchanged' || item.decision === 'adopt') this.set(item.resource, 'Ready');
       else if (item.decision === 'conflict') this.set(item.resource, 'Conflict', item.message);
       else if (item.decision === 'missing') {
         this.set(item.resource, 'Failed', item.message);
@@ -257,6 +260,7 @@ class Run {
       items: [...this.results.values()],
       created: this.created.map((c) => c.op.resource),
       deleted: this.deleted,
+      adopted: outcome === 'Succeeded' || outcome === 'PartiallySucceeded' ? this.plan.items.filter((i) => i.decision === 'adopt').map((i) => i.resource) : [],
       ...(failure ? { failure } : {}),
       brokerUnavailable: this.brokerUnavailable,
       operations: this.operations,

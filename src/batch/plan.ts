@@ -7,6 +7,10 @@
  * pruning. A change RabbitMQ cannot make in place (a queue's type or arguments, an exchange's
  * type) is never done by deleting: the item becomes `conflict` with the exact difference, unless
  * the spec opts into `onConflict: RecreateIfEmpty` for queues.
+ *
+ * Adoption (`adopt: IfIdentical`): an object that exists with exactly the declared settings and
+ * is not yet owned is planned `adopt`, which costs no operation; the caller records it as owned.
+ * One that differs stays `conflict`, one claimed by another batch is that batch's.
  */
 import type { BindingSpec, ExchangeSpec, QueueSpec, RabbitQueueBatchSpec } from '../api/schema.js';
 import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../rabbit/types.js';
@@ -23,7 +27,7 @@ export type Operation =
   | { type: 'deleteExchange'; resource: string; name: string };
 
 /** What the plan says about one item; `execute.ts` turns it into an item status. */
-export type Decision = 'create' | 'update' | 'unchanged' | 'conflict' | 'missing' | 'delete';
+export type Decision = 'create' | 'update' | 'unchanged' | 'adopt' | 'conflict' | 'missing' | 'delete';
 
 export interface PlannedItem {
   resource: string;
@@ -60,6 +64,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
   const queueDeletes: Operation[] = [];
   const exchangeDeletes: Operation[] = [];
   const desired = new Set<string>();
+  const identical = (resource: string): PlannedItem => ({ resource, decision: spec.adopt === 'IfIdentical' && !owned.has(resource) ? 'adopt' : 'unchanged' });
 
   const claimed = (resource: string): boolean => {
     const other = claimedBy(resource);
@@ -84,7 +89,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
       exchanges.push({ type: 'declareExchange', resource, exchange });
     } else {
       const diff = exchangeDifferences(exchange, actual);
-      items.push(diff.length === 0 ? { resource, decision: 'unchanged' } : { resource, decision: 'conflict', message: conflictMessage(resource, diff, false) });
+      items.push(diff.length === 0 ? identical(resource) : { resource, decision: 'conflict', message: conflictMessage(resource, diff, false) });
     }
   }
 
@@ -100,7 +105,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
       queues.push({ type: 'declareQueue', resource, queue });
     } else {
       const diff = queueDifferences(queue, actual);
-      if (diff.length === 0) items.push({ resource, decision: 'unchanged' });
+      if (diff.length === 0) items.push(identical(resource));
       else if (spec.onConflict === 'RecreateIfEmpty') {
         items.push({ resource, decision: 'update', message: `recreating (only if empty and unused): ${describeDifferences(diff)}` });
         queues.push({ type: 'recreateQueue', resource, queue });
@@ -115,7 +120,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
     const same = observed.bindings.filter((b) => bindingId(b) === resource);
     const exact = same.find((b) => argumentsEqual(b.arguments, binding.arguments));
     if (exact) {
-      items.push({ resource, decision: 'unchanged' });
+      items.push(identical(resource));
       continue;
     }
     // A binding's arguments are part of its identity in RabbitMQ: bind the new one first, then

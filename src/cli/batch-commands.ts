@@ -84,7 +84,7 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
   try {
     const observed = await observeVhost(api, spec.vhost);
     const owned = new Set([...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)), ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)), ...spec.bindings.map(bindingId)]);
-    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec, observed });
+    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed }); // the CLI keeps no ownership
     if (flags.dryRun) {
       printPlan(plan, flags.output);
       return exit(EXIT.ok);

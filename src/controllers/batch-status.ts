@@ -64,9 +64,9 @@ export function toApplied(vhost: string, owned: Iterable<string>): Applied {
   return applied;
 }
 
-/** Owned after a run: what was owned, plus what it created, minus what it deleted. */
+/** Owned after a run: what was owned, plus what it created or adopted, minus what it deleted. */
 export function nextOwned(owned: ReadonlySet<string>, result: ExecutionResult): Set<string> {
-  const next = new Set([...owned, ...result.created]);
+  const next = new Set([...owned, ...result.created, ...result.adopted]);
   for (const r of result.deleted) next.delete(r);
   return next;
 }
@@ -132,6 +132,7 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
     items,
     applied: toApplied(vhost, owned),
     applying: [],
+    ...(result.adopted.length > 0 || previous?.adopted !== undefined ? { adopted: (previous?.adopted ?? 0) + result.adopted.length } : {}),
   };
 }
 

@@ -251,12 +251,13 @@ export class RabbitQueueBatchReconciler {
 
   private report(batch: RabbitQueueBatch, spec: RabbitQueueBatchSpec, result: ExecutionResult, seconds: number, writes: boolean): void {
     if (result.created.length > 0) this.deps.event(batch, 'Normal', 'Created', `created ${result.created.length} objects in vhost "${spec.vhost}"`);
+    if (result.adopted.length > 0) this.deps.event(batch, 'Normal', 'Adopted', `adopted ${result.adopted.length} existing objects identical to the spec in vhost "${spec.vhost}" (adopt: IfIdentical); pruning and deletionPolicy now apply to them`);
     if (result.deleted.length > 0) this.deps.event(batch, 'Normal', 'Pruned', `deleted ${result.deleted.length} objects no longer in the spec`);
     for (const item of result.items.filter((i) => i.status === 'Conflict')) this.deps.event(batch, 'Warning', Reason.Conflict, `${item.resource}: ${item.error}`);
     for (const item of result.items.filter((i) => i.status === 'Retained')) this.deps.event(batch, 'Warning', 'Retained', `${item.resource}: ${item.error}`);
     if (result.outcome === 'RolledBack') this.deps.event(batch, 'Warning', Reason.RolledBack, `${result.failure?.resource} failed: ${result.failure?.error}; this attempt was rolled back`);
     if (result.outcome === 'VhostNotFound') this.deps.event(batch, 'Warning', Reason.VhostNotFound, result.failure?.error ?? 'vhost not found');
-    if (writes) {
+    if (writes || result.adopted.length > 0) {
       this.deps.audit({
         who: `RabbitQueueBatch ${keyOf(batch)}`,
         what: 'apply',
@@ -265,6 +266,7 @@ export class RabbitQueueBatchReconciler {
         items: result.items.length,
         operations: result.operations,
         created: result.created.length,
+        adopted: result.adopted.length,
         deleted: result.deleted.length,
         result: result.outcome,
         durationMs: Math.round(seconds * 1000),

@@ -493,7 +493,7 @@ describe('Argo CD health check', () => {
     generation: 2,
     vhost: '/',
     owned: new Set(['queue/orders']),
-    result: { outcome: 'Succeeded', items: [{ resource: 'queue/orders', status: 'Ready' }], created: ['queue/orders'], deleted: [], brokerUnavailable: false, operations: 1 },
+    result: { outcome: 'Succeeded', items: [{ resource: 'queue/orders', status: 'Ready' }], created: ['queue/orders'], deleted: [], adopted: [], brokerUnavailable: false, operations: 1 },
     now,
   });
   const rolledBack = buildStatus({
@@ -506,6 +506,7 @@ describe('Argo CD health check', () => {
       items: [{ resource: 'queue/orders', status: 'Failed', error: 'PRECONDITION_FAILED' }],
       created: [],
       deleted: [],
+      adopted: [],
       failure: { resource: 'queue/orders', error: 'PRECONDITION_FAILED' },
       brokerUnavailable: false,
       operations: 2,
