@@ -7,6 +7,7 @@ import './young-generation.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch-commands.js';
+import { registerExportCommand } from './export-command.js';
 import { registerOperatorCommand } from './operator-command.js';
 import { registerPublishCommand } from './publish-command.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerOperatorCommand(program);
   registerBatchCommands(program);
   registerPublishCommand(program);
+  registerExportCommand(program);
   return program;
 }
 

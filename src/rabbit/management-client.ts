@@ -252,6 +252,11 @@ export class ManagementClient implements ManagementApi {
     return (await this.call('DELETE', `${managementPaths.binding(vhost, b)}/${s(b.propertiesKey)}`, undefined, [404])).status !== 404;
   }
 
+  /** GET any management API path (reads only): for read-only tools such as `rabbitbatch export`. */
+  async read<T>(path: string): Promise<T> {
+    return this.json<T>(path);
+  }
+
   private async json<T>(path: string): Promise<T> {
     return JSON.parse((await this.call('GET', path)).text) as T;
   }
