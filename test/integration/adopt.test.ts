@@ -8,7 +8,8 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
-import { createTestNamespace, loadKubeConfig } from '../support/kube.js';
+import { installCrds } from '../support/global-setup.js';
+import { createTestNamespace, kubeconfigPath, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, item, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, getQueue, listQueueNames, messageCount, mgmt, publish } from '../support/rabbit.js';
 import { eventually } from '../support/wait.js';
@@ -20,6 +21,9 @@ let batches: ReturnType<typeof batchClient>;
 let vhost: string;
 
 beforeAll(async () => {
+  // The plane is shared by worktrees whose test runs install their own crds/: make sure this
+  // one's (with spec.adopt) is what the API server prunes against.
+  await installCrds(kubeconfigPath());
   ns = await createTestNamespace('adopt');
   vh = await createTestVhost('adopt');
   vhost = vh.name;
@@ -57,13 +61,20 @@ async function requestsByMethod(): Promise<Record<string, number>> {
 
 const spec = (s: RabbitQueueBatchSpecInput): RabbitQueueBatchSpecInput => ({ vhost, ...s });
 
+/** Creates the batch and checks the API server kept `spec.adopt` (an older CRD would prune it). */
+async function create(name: string, s: RabbitQueueBatchSpecInput): Promise<void> {
+  await batches.create(name, s);
+  const stored = await batches.get(name);
+  if (s.adopt !== undefined && stored.spec.adopt !== s.adopt) throw new Error(`the API server dropped spec.adopt of ${name}: the installed CRD is older than crds/ (another test run installed its own)`);
+}
+
 describe('adopt: IfIdentical', () => {
   it('adopts 1,000 existing queues with reads only; pruning and deletionPolicy Delete then apply to them, keeping a queue with messages', async () => {
     const names = Array.from({ length: 1000 }, (_, i) => `adopt.${String(i).padStart(4, '0')}`);
     await declareByHand(names);
     const before = await requestsByMethod();
 
-    await batches.create('adopter', spec({ adopt: 'IfIdentical', deletionPolicy: 'Delete', queues: names.map((name) => ({ name })) }));
+    await create('adopter', spec({ adopt: 'IfIdentical', deletionPolicy: 'Delete', queues: names.map((name) => ({ name })) }));
     const b = await batches.waitFor('adopter', (b) => condition(b, 'Ready')?.status === 'True', 60_000);
     expect(b.status?.applied?.queues).toHaveLength(1000);
     expect(b.status?.adopted).toBe(1000);
@@ -101,21 +112,21 @@ describe('adopt: IfIdentical', () => {
     await declareByHand(['diff.q'], { 'x-max-length': 1 });
     await declareByHand(['diff.ok', 'shared.q', 'never.q']);
 
-    await batches.create('differ', spec({ adopt: 'IfIdentical', mode: 'BestEffort', queues: [{ name: 'diff.q', arguments: { 'x-max-length': 2 } }, { name: 'diff.ok' }] }));
+    await create('differ', spec({ adopt: 'IfIdentical', mode: 'BestEffort', queues: [{ name: 'diff.q', arguments: { 'x-max-length': 2 } }, { name: 'diff.ok' }] }));
     const differ = await batches.waitFor('differ', (b) => item(b, 'queue/diff.q')?.status === 'Conflict');
     expect(item(differ, 'queue/diff.q')?.error).toContain('x-max-length: desired 2, actual 1');
     expect(differ.status?.applied?.queues).toEqual(['diff.ok']);
     expect(differ.status?.adopted).toBe(1);
     expect(await getQueue(vhost, 'diff.q')).toMatchObject({ arguments: { 'x-max-length': 1 } });
 
-    await batches.create('first', spec({ queues: [{ name: 'shared.q' }] }));
+    await create('first', spec({ queues: [{ name: 'shared.q' }] }));
     await batches.waitFor('first', (b) => condition(b, 'Ready')?.status === 'True');
-    await batches.create('second', spec({ adopt: 'IfIdentical', mode: 'BestEffort', queues: [{ name: 'shared.q' }] }));
+    await create('second', spec({ adopt: 'IfIdentical', mode: 'BestEffort', queues: [{ name: 'shared.q' }] }));
     const second = await batches.waitFor('second', (b) => item(b, 'queue/shared.q')?.status === 'Conflict');
     expect(item(second, 'queue/shared.q')?.error).toContain(`${ns.name}/first`);
     expect(second.status?.applied?.queues ?? []).toEqual([]);
 
-    await batches.create('never', spec({ queues: [{ name: 'never.q' }] }));
+    await create('never', spec({ queues: [{ name: 'never.q' }] }));
     const never = await batches.waitFor('never', (b) => condition(b, 'Ready')?.status === 'True');
     expect(never.status?.applied?.queues).toEqual([]);
     expect(never.status?.adopted).toBeUndefined();
