@@ -112,14 +112,14 @@ async function readSource(flags: ExportFlags): Promise<Topology> {
 export function summary(manifests: Manifest[], skipped: Skipped[], outDir?: string): string {
   const count = (key: 'exchanges' | 'queues' | 'bindings') =>
     manifests.reduce((n, m) => n + ((m.spec[key] as { external?: boolean }[] | undefined) ?? []).filter((i) => !i.external).length, 0);
-  const where = outDir ? ` (files in ${outDir})` : '';
-  const lines = [`rabbitbatch export: ${count('exchanges')} exchanges, ${count('queues')} queues, ${count('bindings')} bindings, 0 policies exported in ${manifests.length} batches${where}; ${skipped.length} skipped${skipped.length > 0 ? ':' : ''}`];
+  const lines = [`rabbitbatch export: ${count('exchanges')} exchanges, ${count('queues')} queues, ${count('bindings')} bindings, 0 policies exported in ${manifests.length} batches; ${skipped.length} skipped${skipped.length > 0 ? ':' : ''}`];
   const byReason = new Map<string, string[]>();
   for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.what]);
   for (const [reason, what] of byReason) {
     const shown = what.slice(0, 5).join(', ');
     lines.push(`  ${what.length} × ${reason}: ${shown}${what.length > 5 ? `, and ${what.length - 5} more` : ''}`);
   }
+  if (outDir) lines.push(`wrote ${manifests.length} files to ${outDir}`);
   return `${lines.join('\n')}\n`;
 }
 
