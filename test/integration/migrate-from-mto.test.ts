@@ -120,12 +120,18 @@ describe('migrating from the messaging-topology-operator', () => {
     expect(await nonGetRequests(operator)).toBe(writesBefore);
 
     // 3. Remove its resources without deleting anything in RabbitMQ (the guide's commands).
-    await kubectl('patch', 'queues.rabbitmq.com', 'orders-created', 'orders-audit', '-n', ns.name, '--type=merge', '-p', '{"spec":{"deletionPolicy":"retain"}}');
-    for (const kind of MTO_KINDS.split(',')) {
-      for (const object of (await kubectl('get', kind, '-n', ns.name, '-o', 'name')).split('\n').filter(Boolean)) {
-        await kubectl('patch', object, '-n', ns.name, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]');
-      }
-    }
+    // As in the guide (without scaling the operator down: it does not run here).
+    const NS = ns.name;
+    await sh('bash', ['-euo', 'pipefail', '-c', `
+kubectl get queues.rabbitmq.com -n ${NS} -o name \\
+  | xargs -r -I{} kubectl patch {} -n ${NS} --type=merge -p '{"spec":{"deletionPolicy":"retain"}}'
+for kind in queues.rabbitmq.com exchanges.rabbitmq.com bindings.rabbitmq.com policies.rabbitmq.com; do
+  kubectl get "$kind" -n ${NS} -o name \\
+    | xargs -r -I{} kubectl patch {} -n ${NS} --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]'
+done
+kubectl delete queues.rabbitmq.com,exchanges.rabbitmq.com,bindings.rabbitmq.com --all -n ${NS}
+`]);
+    expect((await kubectl('get', 'queues.rabbitmq.com', '-n', ns.name, '-o', 'jsonpath={.items}'))).toBe('[]');
     await kubectl('delete', MTO_KINDS, '--all', '-n', ns.name);
     expect((await kubectl('get', MTO_KINDS, '-n', ns.name, '-o', 'name')).trim()).toBe('');
 
