@@ -99,6 +99,12 @@ describe('rabbitbatch export from a live broker', () => {
     } finally {
       await api.close();
     }
+    // The same through the CLI, as the README tells a person to check.
+    const dry = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'apply', '-f', join(out, `${base}-bulk.yaml`), '--dry-run', '--max-batch', '1000', '-o', 'json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RABBITMQ_URL: rabbitUrl() } });
+    expect(dry.status, dry.stderr).toBe(0);
+    const rows = JSON.parse(dry.stdout) as { status: string }[];
+    expect(rows.length).toBeGreaterThan(900);
+    expect(new Set(rows.map((r) => r.status))).toEqual(new Set(['unchanged']));
   });
 
   it('needs only read permissions: a monitoring user exports the same manifests', async () => {

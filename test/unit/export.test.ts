@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { MAX_EXCHANGES, type RabbitQueueBatchSpec } from '../../src/api/schema.js';
 import { validateSpec } from '../../src/api/validate.js';
+import { summary } from '../../src/cli/export-command.js';
 import { readDefinitions } from '../../src/export/from-definitions.js';
 import { readMto } from '../../src/export/from-mto.js';
 import { manifestYaml, toManifests } from '../../src/export/manifests.js';
@@ -72,6 +73,7 @@ describe('export: grouping and limits', () => {
     const { manifests } = exportAll(t);
     expect(manifests.map((m) => m.metadata.name)).toEqual(['default-billing', 'default-orders']);
     expect(manifests[0]?.spec).toMatchObject({ exchanges: [{ name: 'orders', external: true }], queues: [{ name: 'billing.invoices' }], bindings: [{ source: 'orders', destination: 'billing.invoices' }] });
+    expect(summary(manifests, [{ what: 'queue///amq.gen-1', reason: 'server-named' }])).toBe('rabbitbatch export: 1 exchanges, 2 queues, 2 bindings, 0 policies exported in 2 batches; 1 skipped:\n  1 × server-named: queue///amq.gen-1\n');
     expect(groupOf('orders_v2', { kind: 'prefix' })).toBe('orders');
     expect(groupOf('team-a.orders', { kind: 'regex', pattern: /^[^.]+\.([^.]+)/ })).toBe('orders');
     expect(groupOf('zzz', { kind: 'regex', pattern: /^team-(\w+)/ })).toBe('other');
