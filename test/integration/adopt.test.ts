@@ -8,8 +8,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
-import { installCrds } from '../support/global-setup.js';
-import { createTestNamespace, kubeconfigPath, loadKubeConfig } from '../support/kube.js';
+import { createTestNamespace, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, item, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, getQueue, listQueueNames, messageCount, mgmt, publish } from '../support/rabbit.js';
 import { eventually } from '../support/wait.js';
@@ -21,9 +20,6 @@ let batches: ReturnType<typeof batchClient>;
 let vhost: string;
 
 beforeAll(async () => {
-  // The plane is shared by worktrees whose test runs install their own crds/: make sure this
-  // one's (with spec.adopt) is what the API server prunes against.
-  await installCrds(kubeconfigPath());
   ns = await createTestNamespace('adopt');
   vh = await createTestVhost('adopt');
   vhost = vh.name;

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { installCrds } from '../support/global-setup.js';
 import { createTestNamespace, kubeconfigPath } from '../support/kube.js';
 import { batchClient, condition, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, getExchange, getQueue, listBindings, mgmt, rabbitUrl } from '../support/rabbit.js';
@@ -52,7 +51,6 @@ async function put(path: string, body: unknown): Promise<void> {
 }
 
 beforeAll(async () => {
-  await installCrds(kubeconfigPath());
   await kubectl('apply', '--server-side', '-f', MTO_CRDS);
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', ...readdirSync(MTO_CRDS).map((f) => `crd/${f.replace(/^rabbitmq\.com_/, '').replace(/\.yaml$/, '')}.rabbitmq.com`));
   ns = await createTestNamespace('mto');
@@ -61,9 +59,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator?.stop();
-  // Resources the test left behind (on failure): strip the operator's finalizers so they can go.
-  if (ns) await run('kubectl', ['delete', MTO_KINDS, '--all', '-n', ns.name, '--wait=false']);
-  await run('kubectl', ['delete', '-f', MTO_CRDS, '--ignore-not-found', '--wait=false']);
+  // Whatever of the operator's resources is left (a failed run): without the operator their
+  // finalizers would keep them, and their CRDs, terminating for ever.
+  if (ns) {
+    for (const kind of MTO_KINDS.split(',')) {
+      const left = await run('kubectl', ['get', kind, '-n', ns.name, '-o', 'name']);
+      for (const object of left.out.split('\n').filter(Boolean)) {
+        await run('kubectl', ['patch', object, '-n', ns.name, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
+      }
+    }
+    await run('kubectl', ['delete', MTO_KINDS, '--all', '-n', ns.name]);
+  }
+  await run('kubectl', ['delete', '-f', MTO_CRDS, '--ignore-not-found', '--timeout=60s']);
   await ns?.cleanup();
   await vh?.cleanup();
 });
@@ -118,6 +125,8 @@ describe('migrating from the messaging-topology-operator', () => {
     expect(batch.status?.applied).toEqual({ vhost, exchanges: ['orders'], queues: ['orders.audit', 'orders.created'], bindings: ['binding/orders/orders.audit/#', 'binding/orders/orders.created/created.#'] });
     expect(batch.status?.adopted).toBe(5);
     expect(await nonGetRequests(operator)).toBe(writesBefore);
+    const columns = await sh('bash', ['-c', `kubectl get rqb -n ${ns.name} -o custom-columns=NAME:.metadata.name,READY:'.status.conditions[?(@.type=="Ready")].status',ADOPTED:.status.adopted`]);
+    expect(columns.split('\n')[1]?.split(/\s+/)).toEqual([name, 'True', '5']);
 
     // 3. Remove its resources without deleting anything in RabbitMQ (the guide's commands).
     // As in the guide (without scaling the operator down: it does not run here).
