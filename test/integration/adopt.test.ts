@@ -18,6 +18,7 @@ let vh: { name: string; cleanup: () => Promise<void> };
 let operator: TestOperator;
 let batches: ReturnType<typeof batchClient>;
 let vhost: string;
+const created = new Set<string>();
 
 beforeAll(async () => {
   ns = await createTestNamespace('adopt');
@@ -28,6 +29,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Every batch goes (deletionPolicy Retain: RabbitMQ untouched) while the operator still runs
+  // to remove its finalizer: namespaces never finish terminating on this plane.
+  for (const name of created) await batches.delete(name).then(() => batches.gone(name), () => undefined);
   await operator?.stop();
   await ns?.cleanup();
   await vh?.cleanup();
@@ -60,6 +64,7 @@ const spec = (s: RabbitQueueBatchSpecInput): RabbitQueueBatchSpecInput => ({ vho
 /** Creates the batch and checks the API server kept `spec.adopt` (an older CRD would prune it). */
 async function create(name: string, s: RabbitQueueBatchSpecInput): Promise<void> {
   await batches.create(name, s);
+  created.add(name);
   const stored = await batches.get(name);
   if (s.adopt !== undefined && stored.spec.adopt !== s.adopt) throw new Error(`the API server dropped spec.adopt of ${name}: the installed CRD is older than crds/ (another test run installed its own)`);
 }
@@ -94,13 +99,13 @@ describe('adopt: IfIdentical', () => {
 
     // Owned now: a queue dropped from the spec is pruned.
     await batches.setSpec('adopter', spec({ adopt: 'IfIdentical', deletionPolicy: 'Delete', queues: names.slice(0, 999).map((name) => ({ name })) }));
-    await batches.waitFor('adopter', (b) => b.status?.applied?.queues.length === 999);
+    await batches.waitFor('adopter', (b) => b.status?.applied?.queues.length === 999, 60_000);
     expect(await getQueue(vhost, 'adopt.0999')).toBeUndefined();
 
     // Deleting the resource deletes what it adopted, except a queue that holds messages.
     await publish(vhost, 'adopt.0000', ['keep me']);
     await batches.delete('adopter');
-    await batches.gone('adopter');
+    await batches.gone('adopter', 90_000); // 998 deletions
     expect(await listQueueNames(vhost)).toEqual(['adopt.0000']);
     expect(await messageCount(vhost, 'adopt.0000')).toBe(1);
   }, 180_000); // 1,000 objects on a shared 2-core machine

@@ -58,11 +58,14 @@ export function batchClient(namespace: string, kubeconfig?: string) {
         },
         { timeoutMs },
       ),
-    gone: (name: string) =>
-      eventually(async () => {
-        const exists = await api.getNamespacedCustomObject({ ...batchApi, namespace, name }).then(() => true, () => false);
-        if (exists) throw new Error(`${name} still exists`);
-      }),
+    gone: (name: string, timeoutMs = 20_000) =>
+      eventually(
+        async () => {
+          const exists = await api.getNamespacedCustomObject({ ...batchApi, namespace, name }).then(() => true, () => false);
+          if (exists) throw new Error(`${name} still exists`);
+        },
+        { timeoutMs },
+      ),
   };
 }
 
