@@ -1,5 +1,5 @@
 /**
- * `memory` (issue 9): peak RSS (VmHWM) of the operator with 1,000 resources / 10,000 queues
+ * `memory`: peak RSS (VmHWM) of the operator with 1,000 resources / 10,000 queues
  * (goal ≤ 300 MB) and of `rabbitbatch publish` streaming a 1 GB JSON-lines file (goal ≤ 150 MB),
  * each against the same process's peak RSS at start, so the figure shows what the work adds.
  * Both run from the compiled output laid out as in the image (what users run); the CLI also

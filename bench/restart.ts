@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../src/api/schema.js';
 import { loadEnv, loadOperatorConfig } from '../src/config/config.js';
-import { startManager } from '../src/controllers/manager.js';
+import { startManager } from '../src/operator/manager.js';
 import { withVhost } from './lib/broker.js';
 import { printTable, writeResult, type Row } from './lib/report.js';
 

@@ -1,5 +1,5 @@
 /**
- * `scale` (issue 8): 1,000 resources × 10 queues reconciled by 1 operator process and by 3
+ * `scale`: 1,000 resources × 10 queues reconciled by 1 operator process and by 3
  * sharded replicas (`rabbitbatch operator --sharding`, from source), then every replica stopped
  * and a cold set started to re-verify everything. Figures: wall time against the broker's own
  * declare rate measured in the same run (the broker shares this machine's 2 cores and caps the

@@ -1,5 +1,5 @@
 /**
- * `steady-state` (issue 5): the operator with R resources × Q queues all Ready. Measures the
+ * `steady-state`: the operator with R resources × Q queues all Ready. Measures the
  * management API requests of a full re-verification of every resource with a warm cache (goal
  * 0), the cache hit rate, HTTP socket reuse, and drift-heal latency (a queue deleted by hand
  * until it exists again) over 20 deletions.
@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../src/api/schema.js';
 import { loadEnv, loadOperatorConfig } from '../src/config/config.js';
-import { startManager } from '../src/controllers/manager.js';
+import { startManager } from '../src/operator/manager.js';
 import { AUTH, MGMT, withVhost } from './lib/broker.js';
 import { percentile, printTable, writeResult, type Row } from './lib/report.js';
 

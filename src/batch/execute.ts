@@ -12,14 +12,24 @@
  * - Pruning (deletes) runs last; a queue that holds messages or has consumers is kept and
  *   reported `Retained`, never force-deleted.
  *
+ * - Shutdown (`signal` aborted): no new operation starts; operations in flight finish. An
+ *   AllOrNothing run is rolled back; a BestEffort run reports what it did and leaves the rest
+ *   `Pending`. What was created before the abort is in `created`, and the caller's write-ahead
+ *   record covers the rest, so nothing is half-applied and forgotten.
+ *
  * Failure modes
- * - The broker unreachable (`BrokerUnavailableError`): the run stops like an AllOrNothing failure
- *   and the result says `brokerUnavailable`, so the caller retries with backoff.
+ * - Every failure is classified once (`classify`, model/errors.ts). No answer from the broker
+ *   (unreachable, TLS refused): the run stops like an AllOrNothing failure and the result says
+ *   `brokerUnavailable`, so the caller retries with backoff. A request RabbitMQ refused (`refused`)
+ *   is reported with that kind, so the caller does not retry it hot.
  */
 import { BulkheadPolicy } from 'cockatiel';
 import type { ItemStatus, Mode } from '../api/schema.js';
-import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
-import type { Operation, Plan } from './plan.js';
+import type { ManagementApi } from '../model/broker.js';
+import { classify, ManagementError, type FailureKind } from '../model/errors.js';
+import { destinationId, exchangeId } from '../model/identity.js';
+import { isDelete, type Operation } from '../model/operation.js';
+import type { Plan } from './plan.js';
 
 export interface ItemResult {
   resource: string;
@@ -30,9 +40,9 @@ export interface ItemResult {
 export interface Failure {
   resource: string;
   error: string;
-  /** False when RabbitMQ refused the request itself (a 4xx such as an invalid argument): the
-   * same spec will fail the same way, so retrying hot only churns objects. */
-  retryable?: boolean;
+  /** Its classification: `refused` (a 4xx such as an invalid argument) fails the same way on the
+   * same spec, so retrying hot only churns objects; `transient` is worth a retry with backoff. */
+  kind: FailureKind;
 }
 
 export type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Blocked' | 'RolledBack' | 'VhostNotFound';
@@ -62,9 +72,11 @@ export interface ExecuteOptions {
   beforeOperation?: (op: Operation) => void;
   /** Called after every operation, for metrics, audit and the cache's write-through. */
   onOperation?: (op: Operation, ok: boolean, seconds: number, propertiesKey?: string) => void;
+  /** Aborted on shutdown: no new operation starts (see the guarantees above). Defaults to never. */
+  signal?: AbortSignal;
 }
 
-type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; unavailable?: boolean; permanent?: boolean };
+type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; kind: FailureKind; noAnswer: boolean };
 
 export async function executePlan(plan: Plan, api: ManagementApi, options: ExecuteOptions): Promise<ExecutionResult> {
   const run = new Run(plan, api, options);
@@ -94,7 +106,7 @@ class Run {
     if (!plan.vhostExists) {
       const error = `vhost "${plan.vhost}" does not exist (or the user has no permissions on it); create it in RabbitMQ (rabbitmqctl add_vhost) or fix spec.vhost`;
       for (const item of plan.items) this.results.set(item.resource, { resource: item.resource, status: 'Pending', error });
-      return this.finish('VhostNotFound', { resource: `vhost/${plan.vhost}`, error });
+      return this.finish('VhostNotFound', { resource: `vhost/${plan.vhost}`, error, kind: 'config' });
     }
     for (const item of plan.items) {
       if (item.decision === 'unchanged' || item.decision === 'adopt') this.set(item.resource, 'Ready');
@@ -109,7 +121,7 @@ class Run {
     if (this.options.mode === 'AllOrNothing' && blocker) {
       const why = `not applied: the batch is AllOrNothing and ${blocker.resource} is ${blocker.decision === 'conflict' ? 'in conflict' : 'missing'}`;
       for (const r of this.results.values()) if (r.status === 'Pending') r.error = why;
-      return this.finish('Blocked', { resource: blocker.resource, error: blocker.message ?? why });
+      return this.finish('Blocked', { resource: blocker.resource, error: blocker.message ?? why, kind: 'refused' });
     }
 
     // Declarations run as one pool: a binding waits only for the exchange and queue it needs,
@@ -122,24 +134,31 @@ class Run {
       started.set(op.resource, Promise.all(deps).then(() => this.bulkhead.execute(() => this.applyUnlessStopped(op))));
     }
     await Promise.all(started.values());
-    if (this.stopped()) {
+    if (this.stopped() && (this.options.mode === 'AllOrNothing' || this.brokerUnavailable)) {
       await this.rollback();
       return this.finish('RolledBack', this.failure);
     }
     for (const phase of plan.phases.filter((p) => p.every(isDelete))) {
-      await Promise.all(phase.map((op) => this.bulkhead.execute(() => this.apply(op))));
+      await Promise.all(phase.map((op) => this.bulkhead.execute(() => this.applyUnlessStopped(op))));
     }
     const anyFailed = [...this.results.values()].some((r) => r.status === 'Failed' || r.status === 'Conflict');
     return this.finish(anyFailed ? 'PartiallySucceeded' : 'Succeeded', this.failure);
   }
 
-  /** AllOrNothing stops at the first failure; an unreachable broker stops every mode. */
+  /** AllOrNothing stops at the first failure; an unreachable broker and a shutdown stop every mode. */
   private stopped(): boolean {
-    return this.failure !== undefined && (this.options.mode === 'AllOrNothing' || this.brokerUnavailable);
+    if (this.interrupted() && !this.failure) this.failure = { resource: 'operator', error: 'interrupted: the operator is shutting down', kind: 'transient' };
+    return this.failure !== undefined && (this.options.mode === 'AllOrNothing' || this.brokerUnavailable || this.interrupted());
+  }
+
+  private interrupted(): boolean {
+    return this.options.signal?.aborted === true;
   }
 
   private async applyUnlessStopped(op: Operation): Promise<void> {
-    if (!this.stopped()) await this.apply(op);
+    if (!this.stopped()) return this.apply(op);
+    const pending = this.results.get(op.resource);
+    if (pending?.status === 'Pending') pending.error ??= `not applied: ${this.failure?.error}`;
   }
 
   private async apply(op: Operation): Promise<void> {
@@ -163,9 +182,9 @@ class Run {
       }
       return;
     }
-    if (outcome.unavailable) this.brokerUnavailable = true;
+    if (outcome.noAnswer) this.brokerUnavailable = true;
     if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
-    else this.markFailed(op.resource, outcome.error, true, !outcome.permanent);
+    else this.markFailed(op.resource, outcome.error, true, outcome.kind);
   }
 
   private async perform(op: Operation): Promise<OpOutcome> {
@@ -202,7 +221,7 @@ class Run {
   private async recreate(name: string, declare: () => Promise<void>): Promise<OpOutcome> {
     const current = await this.api.getQueue(this.plan.vhost, name);
     if (current && ((current.messages ?? 0) > 0 || (current.consumers ?? 0) > 0)) {
-      return { ok: false, error: `not recreated: queue/${name} holds ${current.messages ?? 0} messages and has ${current.consumers ?? 0} consumers` };
+      return { ok: false, error: `not recreated: queue/${name} holds ${current.messages ?? 0} messages and has ${current.consumers ?? 0} consumers`, kind: 'refused', noAnswer: false };
     }
     await this.api.deleteQueue(this.plan.vhost, name, { ifEmpty: true, ifUnused: true });
     await declare();
@@ -239,15 +258,13 @@ class Run {
 
   private failedDependency(op: Operation): string | undefined {
     if (op.type !== 'bind') return undefined;
-    const source = `exchange/${op.binding.source}`;
-    const destination = `${op.binding.destinationType}/${op.binding.destination}`;
-    return [source, destination].find((r) => this.failed.has(r));
+    return dependenciesOf(op).find((r) => this.failed.has(r));
   }
 
-  private markFailed(resource: string, error: string, first: boolean, retryable = true): void {
+  private markFailed(resource: string, error: string, first: boolean, kind: FailureKind = 'transient'): void {
     this.failed.add(resource);
     this.set(resource, 'Failed', error);
-    if (first && !this.failure) this.failure = { resource, error, retryable };
+    if (first && !this.failure) this.failure = { resource, error, kind };
   }
 
   private set(resource: string, status: ItemStatus, error?: string): void {
@@ -279,23 +296,19 @@ function undoOf(op: Operation, propertiesKey: string | undefined): Operation | u
 /** What must exist before `op` runs: a binding's source exchange and its destination. */
 function dependenciesOf(op: Operation): string[] {
   if (op.type !== 'bind') return [];
-  return [`exchange/${op.binding.source}`, `${op.binding.destinationType}/${op.binding.destination}`];
+  return [exchangeId(op.binding.source), destinationId(op.binding)];
 }
 
-const isDelete = (op: Operation) => op.type === 'unbind' || op.type === 'deleteQueue' || op.type === 'deleteExchange';
-
 function describeFailure(op: Operation, err: unknown): OpOutcome {
-  if (err instanceof BrokerUnavailableError) return { ok: false, error: `RabbitMQ unreachable: ${err.message}`, unavailable: true };
+  const { kind, noAnswer } = classify(err);
   if (err instanceof ManagementError) {
     if (op.type === 'deleteQueue' && err.status === 400) {
-      return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand` };
+      return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand`, kind: 'refused', noAnswer };
     }
     if (err.status === 404 && isDelete(op)) return { ok: true };
-    // 404 (a queue deleted meanwhile) and 409 can pass; other 4xx are the request itself.
-    const permanent = err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
-    return { ok: false, error: `${err.status} ${err.reason}`, permanent };
+    return { ok: false, error: `${err.status} ${err.reason}`, kind, noAnswer };
   }
-  return { ok: false, error: errorText(err) };
+  return { ok: false, error: noAnswer && kind === 'transient' ? `RabbitMQ unreachable: ${errorText(err)}` : errorText(err), kind, noAnswer };
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -12,19 +12,11 @@
  * is not yet owned is planned `adopt`, which costs no operation; the caller records it as owned.
  * One that differs stays `conflict`, one claimed by another batch is that batch's.
  */
-import type { BindingSpec, ExchangeSpec, QueueSpec, RabbitQueueBatchSpec } from '../api/schema.js';
-import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../rabbit/types.js';
-import { bindingId, exchangeId, kindOf, nameOf, queueId } from './resources.js';
+import type { ExchangeSpec, QueueSpec, RabbitQueueBatchSpec } from '../api/schema.js';
+import type { Operation } from '../model/operation.js';
+import type { Arguments, ObservedExchange, ObservedQueue, ObservedVhost } from '../model/observed.js';
+import { bindingId, exchangeId, kindOf, nameOf, queueId } from '../model/identity.js';
 import { describeDifferences, type Difference } from './compare.js';
-
-export type Operation =
-  | { type: 'declareExchange'; resource: string; exchange: ExchangeSpec }
-  | { type: 'declareQueue'; resource: string; queue: QueueSpec }
-  | { type: 'recreateQueue'; resource: string; queue: QueueSpec }
-  | { type: 'bind'; resource: string; binding: BindingSpec }
-  | { type: 'unbind'; resource: string; binding: ObservedBinding }
-  | { type: 'deleteQueue'; resource: string; name: string }
-  | { type: 'deleteExchange'; resource: string; name: string };
 
 /** What the plan says about one item; `execute.ts` turns it into an item status. */
 export type Decision = 'create' | 'update' | 'unchanged' | 'adopt' | 'conflict' | 'missing' | 'delete';

@@ -24,12 +24,11 @@
  *   the vhost at most instead of one per observe and one per write.
  */
 import { LRUCache } from 'lru-cache';
-import type { Operation } from '../batch/plan.js';
-import type { ManagementApi } from '../rabbit/management-api.js';
-import type { ObservedStateSource } from '../rabbit/observe.js';
-import { queueArguments } from '../rabbit/queue-arguments.js';
-import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../rabbit/types.js';
-import type { RabbitEvent } from '../rabbit/event-stream.js';
+import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
+import { bindingId, bindingInstanceId, parseResource } from '../model/identity.js';
+import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost, RabbitEvent } from '../model/observed.js';
+import type { Operation } from '../model/operation.js';
+import { queueArguments } from '../model/queue-arguments.js';
 import type { SharedCache } from './shared-cache.js';
 
 type Kind = 'queue' | 'exchange' | 'binding' | 'vhost';
@@ -75,9 +74,7 @@ class ListEntry {
 }
 
 function itemId(kind: Exclude<Kind, 'vhost'>, item: unknown): string {
-  if (kind !== 'binding') return (item as { name: string }).name;
-  const b = item as ObservedBinding;
-  return JSON.stringify([b.source, b.destination, b.destinationType, b.propertiesKey]);
+  return kind === 'binding' ? bindingInstanceId(item as ObservedBinding) : (item as { name: string }).name;
 }
 
 function kindOfKey(key: string): Kind {
@@ -258,7 +255,7 @@ export class CachedObservedState implements ObservedStateSource {
       return true;
     }
     if (e.kind === 'policy' || e.kind === 'other') return false;
-    const name = e.kind === 'binding' ? `${e.source}|${e.destination}|${e.routingKey}` : e.name;
+    const name = e.kind === 'binding' ? bindingId(e) : e.name;
     if (this.consumeOwn(e.vhost, e.kind, name, e.action)) return false;
     const key = cacheKey(e.kind, endpoint, e.vhost);
     const current = this.lru.get(key, { updateAgeOnGet: false });
@@ -317,9 +314,13 @@ export class CachedObservedState implements ObservedStateSource {
     if (!names || names.size === 0) return false;
     if (!wanted) return true;
     for (const n of names) {
-      // A binding is known by `source|destination|routingKey`: wanted when either end is.
-      const ends = kind === 'binding' ? n.split('|').slice(0, 2) : [n];
-      if (ends.some((end) => wanted.has(end))) return true;
+      // A binding is known by its identity: wanted when either end is (or when its ends are ambiguous).
+      if (kind !== 'binding') {
+        if (wanted.has(n)) return true;
+        continue;
+      }
+      const b = parseResource(n);
+      if (b?.kind !== 'binding' || wanted.has(b.source) || wanted.has(b.destination)) return true;
     }
     return false;
   }
@@ -363,7 +364,7 @@ export class CachedObservedState implements ObservedStateSource {
         return this.noteOwn(vhost, 'queue', op.queue.name, 'created');
       case 'bind':
       case 'unbind':
-        return this.noteOwn(vhost, 'binding', `${op.binding.source}|${op.binding.destination}|${op.binding.routingKey}`, op.type === 'bind' ? 'created' : 'deleted');
+        return this.noteOwn(vhost, 'binding', bindingId(op.binding), op.type === 'bind' ? 'created' : 'deleted');
       case 'deleteQueue':
         return this.noteOwn(vhost, 'queue', op.name, 'deleted');
       case 'deleteExchange':

@@ -1,6 +1,6 @@
 /**
  * `rabbitbatch queue|exchange|binding create|delete --batch --file F` and `rabbitbatch apply -f F`:
- * the operator's planner and executor behind a command line (Epic 17.3).
+ * the operator's planner and executor behind a command line.
  *
  * Exit codes: 0 all succeeded, 1 usage or validation error (nothing done), 2 connection or
  * server error, 3 partial success (best-effort with failures, or items kept), 4 rolled back or
@@ -12,8 +12,8 @@ import { type Command, Option } from 'commander';
 import type { RabbitQueueBatchSpec } from '../api/schema.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
-import { bindingId, exchangeId, queueId } from '../batch/resources.js';
-import { BrokerUnavailableError, ManagementError } from '../rabbit/management-api.js';
+import { bindingId, exchangeId, queueId } from '../model/identity.js';
+import { BrokerUnavailableError, ManagementError, TlsError } from '../model/errors.js';
 import { ManagementClient } from '../rabbit/management-client.js';
 import { observeVhost } from '../rabbit/observe.js';
 import { type ItemKind, UsageError, ValidationError, readDocument, specFromDocument } from './batch-file.js';
@@ -38,7 +38,7 @@ function withBatchOptions(cmd: Command, fileFlag: string): Command {
     .requiredOption(fileFlag, 'JSON or YAML: a list of items, a spec, or a RabbitQueueBatch manifest ("-" for stdin)')
     .option('--vhost <vhost>', 'vhost (overrides the file)')
     .addOption(new Option('--mode <mode>', 'all-or-nothing rolls back what this run created on a failure').choices(['all-or-nothing', 'best-effort']).default('all-or-nothing'))
-    .option('--max-batch <n>', 'most items per batch (Epic 17.3)', '100')
+    .option('--max-batch <n>', 'most items per run; a larger file is refused before anything is done', '100')
     .option('--concurrency <n>', 'operations in flight at once', '10')
     .option('--dry-run', 'print the plan (create / unchanged / conflict / delete) and touch nothing')
     .addOption(new Option('-o, --output <format>', 'results as a table or JSON').choices(['table', 'json']).default('table'))
@@ -94,7 +94,7 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
     audit(flags.auditLog, { who: userInfo().username, what, vhost: spec.vhost, mode, items: plan.items.length, operations: result.operations, result: result.outcome, durationMs: Math.round(performance.now() - started) });
     return exit(exitCode(result));
   } catch (err) {
-    if (err instanceof BrokerUnavailableError || err instanceof ManagementError) return exit(EXIT.server, `rabbitbatch: ${err.message}`);
+    if (err instanceof BrokerUnavailableError || err instanceof ManagementError || err instanceof TlsError) return exit(EXIT.server, `rabbitbatch: ${err.message}`);
     throw err;
   } finally {
     await api.close();

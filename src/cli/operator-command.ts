@@ -22,7 +22,7 @@ export function registerOperatorCommand(program: Command): void {
         ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
       });
       // Loaded on demand: the batch and publish commands do not pay for the Kubernetes client.
-      const { runManager } = await import('../controllers/manager.js');
+      const { runManager } = await import('../operator/manager.js');
       await runManager(config);
     });
 }

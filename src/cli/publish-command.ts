@@ -4,7 +4,7 @@
  * 2 connection error, 3 some messages nacked or returned.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { ConfirmChannel } from 'amqplib';
 import { publishFile } from '../batch/publish/publisher.js';

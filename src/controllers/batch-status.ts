@@ -1,45 +1,24 @@
 /**
  * Turns the outcome of one reconcile into the RabbitQueueBatch status: conditions a person can
  * act on, a summary, one entry per item, and `applied` (what this resource owns in RabbitMQ).
+ * The one place condition reasons and messages are derived: from an execution result
+ * (`buildStatus`) or from a classified failure (`failureStatus`).
  * Pure: the reconciler writes the result only when it differs from the current status.
  */
 import type { Condition, RabbitQueueBatchStatus } from '../api/schema.js';
 import type { ExecutionResult } from '../batch/execute.js';
+import { setCondition, type ConditionInput as KubeConditionInput } from '../kube/conditions.js';
+import type { Classification } from '../model/errors.js';
+import { exchangeId, kindOf, nameOf, queueId } from '../model/identity.js';
+import { Reason, type ReasonName } from '../model/reason.js';
 
-/** Condition reasons, documented in the README's status table. */
-export const Reason = {
-  Reconciled: 'Reconciled',
-  Conflict: 'Conflict',
-  ExternalMissing: 'ExternalMissing',
-  RolledBack: 'RolledBack',
-  PartiallyApplied: 'PartiallyApplied',
-  VhostNotFound: 'VhostNotFound',
-  BrokerUnavailable: 'BrokerUnavailable',
-  InvalidSpec: 'InvalidSpec',
-  SecretNotFound: 'SecretNotFound',
-  Unauthorized: 'Unauthorized',
-  TLSError: 'TLSError',
-  Applying: 'Applying',
-  ReconcileComplete: 'ReconcileComplete',
-  AsExpected: 'AsExpected',
-} as const;
-
-export interface ConditionInput {
+export interface ConditionInput extends KubeConditionInput {
   type: 'Ready' | 'Progressing' | 'Degraded';
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
 }
 
 /** Keeps lastTransitionTime when the status value did not change (Kubernetes convention). */
-export function setConditions(previous: readonly Condition[] | undefined, next: ConditionInput[], generation: number | undefined, now: string): Condition[] {
-  const byType = new Map((previous ?? []).map((c) => [c.type, c]));
-  for (const c of next) {
-    const old = byType.get(c.type);
-    const lastTransitionTime = old && old.status === c.status ? old.lastTransitionTime : now;
-    byType.set(c.type, { ...c, lastTransitionTime, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
-  }
-  return [...byType.values()];
+function setConditions(previous: readonly Condition[] | undefined, next: ConditionInput[], generation: number | undefined, now: string): Condition[] {
+  return next.reduce<Condition[]>((list, c) => setCondition(list, c, generation, now), [...(previous ?? [])]);
 }
 
 export interface Applied {
@@ -51,14 +30,15 @@ export interface Applied {
 
 export function ownedSet(applied: Applied | undefined): Set<string> {
   if (!applied) return new Set();
-  return new Set([...applied.exchanges.map((n) => `exchange/${n}`), ...applied.queues.map((n) => `queue/${n}`), ...applied.bindings]);
+  return new Set([...applied.exchanges.map(exchangeId), ...applied.queues.map(queueId), ...applied.bindings]);
 }
 
 export function toApplied(vhost: string, owned: Iterable<string>): Applied {
   const applied: Applied = { vhost, exchanges: [], queues: [], bindings: [] };
   for (const r of [...owned].sort()) {
-    if (r.startsWith('exchange/')) applied.exchanges.push(r.slice(9));
-    else if (r.startsWith('queue/')) applied.queues.push(r.slice(6));
+    const kind = kindOf(r);
+    if (kind === 'exchange') applied.exchanges.push(nameOf(r));
+    else if (kind === 'queue') applied.queues.push(nameOf(r));
     else applied.bindings.push(r);
   }
   return applied;
@@ -134,6 +114,31 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
     applying: [],
     ...(result.adopted.length > 0 || previous?.adopted !== undefined ? { adopted: (previous?.adopted ?? 0) + result.adopted.length } : {}),
   };
+}
+
+/** Where a failure happened, for its message. */
+export interface FailureContext {
+  endpoint?: string;
+  vhost?: string;
+}
+
+/** The status for a failure that ended a reconcile before (or instead of) a run; undefined when it has no reason of its own. */
+export function failureStatus(previous: RabbitQueueBatchStatus | undefined, generation: number | undefined, failure: Classification, context: FailureContext, now: string): RabbitQueueBatchStatus | undefined {
+  if (!failure.reason) return undefined;
+  return failedStatus(previous, generation, failure.reason, failureMessage(failure.reason, failure.message, context), now);
+}
+
+function failureMessage(reason: ReasonName, message: string, { endpoint = 'RabbitMQ', vhost = '/' }: FailureContext): string {
+  switch (reason) {
+    case Reason.InvalidSpec:
+      return `spec is invalid: ${message}`;
+    case Reason.Unauthorized:
+      return `RabbitMQ at ${endpoint} refused the credentials (${message}); the user needs the "management" tag and permissions on vhost "${vhost}"`;
+    case Reason.BrokerUnavailable:
+      return `RabbitMQ at ${endpoint} is unavailable: ${message}; retrying with backoff`;
+    default:
+      return message;
+  }
 }
 
 /** A status for a spec that fails validation or a connection that cannot be resolved. */

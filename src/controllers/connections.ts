@@ -7,9 +7,16 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { RabbitQueueBatch } from '../api/schema.js';
 import type { RabbitConnection } from '../config/config.js';
-import type { ManagementApi } from '../rabbit/management-api.js';
-import { Reason } from './batch-status.js';
-import { ConnectionError, connectionKey, type ResolvedConnection } from './rabbitqueuebatch-reconciler.js';
+import type { ManagementApi } from '../model/broker.js';
+import { apiStatusCode } from '../kube/custom-object.js';
+import { ConfigError } from '../model/errors.js';
+import { Reason } from '../model/reason.js';
+import { connectionRef } from './claims.js';
+
+export interface ResolvedConnection {
+  /** The batch's pooled client; `api.endpoint` identifies the broker for claims. */
+  api: ManagementApi;
+}
 
 export type ClientFactory = (connection: RabbitConnection) => ManagementApi & { close(): Promise<void> };
 
@@ -17,6 +24,8 @@ export class ConnectionResolver {
   private readonly clients = new Map<string, ManagementApi & { close(): Promise<void> }>();
   /** Passwords read from Secrets, so the logger can scrub them from any text. */
   readonly secrets = new Set<string>();
+  /** The endpoint each connection reference resolved to last (claims compare endpoints). */
+  private readonly endpoints = new Map<string, string>();
 
   constructor(
     private readonly core: CoreV1Api,
@@ -28,7 +37,15 @@ export class ConnectionResolver {
 
   async resolve(batch: RabbitQueueBatch): Promise<ResolvedConnection> {
     const connection = await this.connectionFor(batch);
-    return { api: this.client(connection), endpointKey: connectionKey(batch) };
+    const api = this.client(connection);
+    this.endpoints.set(connectionRef(batch), api.endpoint);
+    return { api };
+  }
+
+  /** The broker endpoint of `batch` as last resolved; the default connection's is always known. */
+  endpointOf(batch: RabbitQueueBatch): string | undefined {
+    const ref = connectionRef(batch);
+    return ref === 'default' ? this.defaultClient().endpoint : this.endpoints.get(ref);
   }
 
   /** The default connection's client (health checks, cache warming, the event stream). */
@@ -53,9 +70,9 @@ export class ConnectionResolver {
     try {
       data = (await this.core.readNamespacedSecret({ name, namespace })).data;
     } catch (err) {
-      const code = (err as { code?: number }).code;
+      const code = apiStatusCode(err);
       if (code === 404 || code === 403) {
-        throw new ConnectionError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
+        throw new ConfigError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
       }
       throw err;
     }
@@ -63,7 +80,7 @@ export class ConnectionResolver {
     const [uri, username, password, ca] = [field('uri'), field('username'), field('password'), field('ca.crt')];
     const missing = [['uri', uri], ['username', username], ['password', password]].filter(([, v]) => !v).map(([k]) => k);
     if (!uri || !username || !password) {
-      throw new ConnectionError(Reason.SecretNotFound, `Secret ${namespace}/${name} lacks ${missing.join(', ')} (needs uri, username, password; ca.crt optional)`);
+      throw new ConfigError(Reason.SecretNotFound, `Secret ${namespace}/${name} lacks ${missing.join(', ')} (needs uri, username, password; ca.crt optional)`);
     }
     this.secrets.add(password);
     return { url: uri, username, password, ...(ca ? { ca } : {}) };

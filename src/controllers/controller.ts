@@ -22,8 +22,9 @@
  *   serving the last known state and reconciles continue on it.
  * - Cache sync takes longer than `cacheSyncTimeoutMs`: `start()` stops the controller and
  *   rejects (controller-runtime's CacheSyncTimeout).
- * - A reconcile that ignores its abort signal can outlive `stop()`'s grace period; `stop()`
- *   then returns anyway, logging how many runs were still in flight.
+ * - `stop()` aborts the signal of running reconciles at once (controller-runtime cancels their
+ *   context): they should start nothing new and return. One that ignores the signal can outlive
+ *   the grace period; `stop()` then returns anyway, logging how many runs were still in flight.
  * - JavaScript has no panics; counted as one (`controller_runtime_reconcile_panics_total`) is
  *   what signals a bug rather than a failure: a thrown non-Error, ReferenceError, RangeError,
  *   SyntaxError, EvalError, or a TypeError without a `cause` (undici's "fetch failed" has one).
@@ -38,6 +39,7 @@ import { objectKey, parseKey, type KubeObject, type Store } from '../kube/store.
 import type { WatcherOptions } from '../kube/watcher.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { WorkQueue } from './workqueue.js';
+import { getOrCreate } from '../metrics/registry.js';
 
 /** What to reconcile: only a name. The current state is read from the store. */
 export interface ReconcileRequest {
@@ -54,7 +56,7 @@ export interface ReconcileResult {
 }
 
 export interface ReconcileContext<T extends KubeObject> {
-  /** Aborted when a graceful shutdown runs out of time. */
+  /** Aborted when a graceful shutdown begins: start nothing new, leave the object resumable, return. */
   signal: AbortSignal;
   /** Child logger carrying `controller`, `key`, `namespace`, `name` and `reconcileID`. */
   log: Logger;
@@ -118,7 +120,7 @@ export interface ControllerOptions<T extends KubeObject> {
   rateLimiter?: RateLimiter;
   /** How long `start()` waits for the first complete list. Defaults to 120000 (controller-runtime's 2 minutes). */
   cacheSyncTimeoutMs?: number;
-  /** How long `stop()` waits for running reconciles before aborting their signal. Defaults to 30000. */
+  /** How long `stop()` waits for running reconciles (their signal aborted) before returning anyway. Defaults to 30000. */
   gracefulShutdownTimeoutMs?: number;
   /** Tuning of the underlying watcher (page size, watch timeout, backoff). Defaults to the watcher's defaults. */
   watch?: Pick<WatcherOptions, 'pageSize' | 'timeoutSeconds' | 'watchdogMarginMs' | 'backoff'>;
@@ -133,9 +135,6 @@ const RECONCILE_BUCKETS = [
   20, 25, 30, 40, 50, 60,
 ];
 
-function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? create();
-}
 
 /** controller-runtime's controller metrics, shared by every controller on one registry. */
 function controllerMetrics(registry: Registry) {
@@ -195,7 +194,7 @@ export class Controller<T extends KubeObject> {
   readonly #resyncPeriodMs: number;
   readonly #cacheSyncTimeoutMs: number;
   readonly #gracefulShutdownTimeoutMs: number;
-  /** Aborts the signal of running reconciles when a graceful shutdown runs out of time. */
+  /** Aborts the signal of running reconciles when a graceful shutdown begins. */
   readonly #abort = new AbortController();
   /** Aborts a `start()` still waiting for the cache. */
   readonly #stopSignal = new AbortController();
@@ -283,8 +282,8 @@ export class Controller<T extends KubeObject> {
   }
 
   /**
-   * Graceful shutdown: stops watching and taking keys, waits for running reconciles (up to
-   * `gracefulShutdownTimeoutMs`, then aborts their signal and returns). Idempotent.
+   * Graceful shutdown: stops watching and taking keys, aborts the signal of running reconciles
+   * and waits for them (up to `gracefulShutdownTimeoutMs`, then returns anyway). Idempotent.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -293,6 +292,7 @@ export class Controller<T extends KubeObject> {
 
   async #stop(): Promise<void> {
     this.#stopSignal.abort(new Error('controller stopped'));
+    this.#abort.abort(new Error('controller stopping'));
     clearInterval(this.#resync);
     this.#queue.shutDown();
     await this.#reflector.stop();
@@ -303,10 +303,7 @@ export class Controller<T extends KubeObject> {
     const finished = Promise.all(this.#running).then(() => false);
     const late = await Promise.race([finished, timedOut]);
     clearTimeout(timer);
-    if (late) {
-      this.#log.warn({ inFlight: this.#inFlight }, 'graceful shutdown timed out; aborting running reconciles');
-      this.#abort.abort(new Error('graceful shutdown timed out'));
-    }
+    if (late) this.#log.warn({ inFlight: this.#inFlight }, 'graceful shutdown timed out; reconciles still running');
     this.#log.info('Stopped Controller');
   }
 

@@ -1,68 +1,51 @@
 /**
- * Reconcile one RabbitQueueBatch: read it from the store (never from the event), read RabbitMQ
- * back, plan, execute, and write the status only when it changed. Idempotent and safe to run
- * twice: a second run observes what the first one did and plans nothing.
+ * Reconcile one RabbitQueueBatch, under the generic controller's contract (controller.ts): read
+ * it from the store (never from the event), read RabbitMQ back, plan, execute, and write the
+ * status only when it changed. Idempotent: a second run observes what the first did and plans
+ * nothing.
  *
  * Expected flow: finalizer ensured → spec validated → connection resolved → vhost observed →
- * plan (with claims of other batches) → execute → status, events, audit entry, metrics.
+ * plan (with the claims of other batches) → write-ahead record → execute → status, report.
  * Deletion: with `deletionPolicy: Delete` everything this resource created is removed (queues
- * only when empty and unused; busy ones are left in RabbitMQ and reported by a Warning event),
- * then the finalizer is removed. With `Retain` RabbitMQ is not touched.
+ * only when empty and unused; busy ones stay and are reported), then the finalizer goes.
+ *
+ * Guarantees
+ * - Every failure is classified once (`classify`); its condition reason and message come from
+ *   batch-status.ts. `terminal` (an invalid spec) throws `TerminalError`: not retried until the
+ *   spec changes. `config` (Secret, credentials, TLS) looks again every minute; `refused` waits
+ *   for the periodic resync; `transient` retries with the work queue's backoff.
+ * - The context's abort signal reaches the executor: on shutdown no new operation starts, an
+ *   AllOrNothing run is rolled back, and whatever was being created is in `status.applying`
+ *   (written before the run), which the next reconcile, here or on another replica, adopts.
+ * - Per-key memory (what this process last wrote to `status.applied`) is dropped by `forget`:
+ *   when the object leaves this process's store, and on a sharding hand-over.
  */
-import type { Logger } from 'pino';
 import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } from '../api/schema.js';
 import { formatErrors, validateSpec } from '../api/validate.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
+import { namesLookedAt } from '../batch/names-looked-at.js';
 import { planBatch, planDeletion } from '../batch/plan.js';
-import { bindingId, exchangeId, kindOf, namesLookedAt, queueId } from '../batch/resources.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
-import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
-import { TlsError } from '../rabbit/tls-errors.js';
-import type { ObservedStateSource } from '../rabbit/observe.js';
-import { Reason, buildStatus, failedStatus, nextOwned, ownedSet, toApplied } from './batch-status.js';
+import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
+import { BrokerUnavailableError, classify, InvalidSpecError } from '../model/errors.js';
+import { isCreate } from '../model/operation.js';
+import { reportRun, type RecordEvent } from './batch-report.js';
+import { buildStatus, failureStatus, nextOwned, ownedSet, toApplied, type FailureContext } from './batch-status.js';
+import { Claims, keyOf, type EndpointOf } from './claims.js';
+import type { ResolvedConnection } from './connections.js';
+import { TerminalError, type ReconcileContext, type ReconcileRequest, type ReconcileResult } from './controller.js';
 
 export const FINALIZER = 'rabbitbatch.io/finalizer';
-export const CLAIMS_INDEX = 'claims';
-
-export interface Request {
-  namespace: string;
-  name: string;
-}
-
-export interface Result {
-  requeueAfterMs?: number;
-}
-
-/** The store as the reconciler sees it: read-only, with the claims index. */
-export interface BatchStore {
-  get(key: string): RabbitQueueBatch | undefined;
-  byIndex(index: string, value: string): RabbitQueueBatch[];
-}
-
-export interface ResolvedConnection {
-  api: ManagementApi;
-  /** Identifies the broker for claims: two batches only fight when they share one. */
-  endpointKey: string;
-}
-
-/** Thrown for failures that need a human (e.g. a missing Secret): reported, not retried hot. */
-export class ConnectionError extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface ReconcilerDeps {
-  store: BatchStore;
   connect(batch: RabbitQueueBatch): Promise<ResolvedConnection>;
+  /** The broker endpoint of any batch, once known: claims compare endpoints. */
+  endpointOf: EndpointOf;
   observed: ObservedStateSource;
   writeStatus(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus): Promise<void>;
   ensureFinalizer(batch: RabbitQueueBatch): Promise<void>;
   removeFinalizer(batch: RabbitQueueBatch): Promise<void>;
-  event(batch: RabbitQueueBatch, type: 'Normal' | 'Warning', reason: string, message: string): void;
+  event: RecordEvent;
   metrics: BatchMetrics;
   /** Pool and cache figures for `status.connection`; written at most every 30 s. */
   connectionSummary?(api: ManagementApi): RabbitQueueBatchStatus['connection'];
@@ -71,27 +54,7 @@ export interface ReconcilerDeps {
   now?: () => Date;
 }
 
-export const keyOf = (b: { metadata: { namespace?: string; name: string } }) => `${b.metadata.namespace}/${b.metadata.name}`;
-
-/** Index values: which broker objects a batch declares (externals are shared, not claimed). */
-export function claimKeys(batch: RabbitQueueBatch, endpointKey = connectionKey(batch)): string[] {
-  const v = validateSpec(batch.spec);
-  if (!v.ok) return [];
-  const { spec } = v;
-  const ids = [
-    ...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)),
-    ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)),
-    ...spec.bindings.map(bindingId),
-  ];
-  return ids.map((id) => `${endpointKey}|${spec.vhost}|${id}`);
-}
-
-/** Batches sharing a connection Secret (or the default connection) share a broker. */
-export function connectionKey(batch: RabbitQueueBatch): string {
-  const secret = batch.spec.rabbitmq?.connectionSecret?.name;
-  return secret ? `${batch.metadata.namespace}/${secret}` : 'default';
-}
-
+type Context = ReconcileContext<RabbitQueueBatch>;
 const CONNECTION_SUMMARY_EVERY_MS = 30_000;
 
 export class RabbitQueueBatchReconciler {
@@ -99,8 +62,8 @@ export class RabbitQueueBatchReconciler {
   private readonly summaryWrittenAt = new Map<string, number>();
   /**
    * What each batch owns, as this process last wrote it to `status.applied`. The store can lag
-   * behind our own status write (the watch event has not arrived yet); this process is the only
-   * writer of the status, so its last successful write is the truth. Cleared on deletion.
+   * behind our own status write (its watch event has not arrived yet); while this process holds
+   * the key it is the only writer of that status, so its last write is the truth.
    */
   private readonly ownedWritten = new Map<string, { uid: string | undefined; owned: Set<string> }>();
 
@@ -108,117 +71,136 @@ export class RabbitQueueBatchReconciler {
     this.now = deps.now ?? (() => new Date());
   }
 
-  async reconcile(req: Request, log: Logger): Promise<Result> {
-    const batch = this.deps.store.get(`${req.namespace}/${req.name}`);
-    if (!batch) return {};
-    if (batch.metadata.deletionTimestamp) return this.finalize(batch, log);
-    if (!batch.metadata.finalizers?.includes(FINALIZER)) await this.deps.ensureFinalizer(batch);
-
-    const validation = validateSpec(batch.spec, { maxItems: this.deps.settings.maxItems });
-    if (!validation.ok) {
-      const message = `spec is invalid: ${formatErrors(validation.errors)}`;
-      await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.InvalidSpec, message, this.timestamp()));
-      this.deps.event(batch, 'Warning', Reason.InvalidSpec, message);
-      return {}; // Waits for the spec to change: retrying cannot help.
+  /** The controller's reconcile function. */
+  readonly reconcile = async (req: ReconcileRequest, ctx: Context): Promise<ReconcileResult> => {
+    const key = `${req.namespace}/${req.name}`;
+    const batch = ctx.store.get(key);
+    if (!batch) {
+      this.forget(key); // deleted, or moved to another replica's shard
+      return {};
     }
-    const spec = validation.spec;
-
-    let connection: ResolvedConnection;
+    const where: FailureContext = {};
+    let result: ExecutionResult | undefined;
     try {
-      connection = await this.deps.connect(batch);
+      result = batch.metadata.deletionTimestamp ? await this.finalize(batch, ctx) : await this.apply(batch, ctx, where);
     } catch (err) {
-      if (!(err instanceof ConnectionError)) throw err;
-      await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, err.reason, err.message, this.timestamp()));
-      return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
+      return this.failed(batch, err, where);
     }
+    return result ? this.nextRun(result) : {};
+  };
+
+  /** Drops what this process remembers of `key`: another writer may change its status next. */
+  forget(key: string): void {
+    this.ownedWritten.delete(key);
+    this.summaryWrittenAt.delete(key);
+  }
+
+  /** One run; what it returns decides the next one (`nextRun`). */
+  private async apply(batch: RabbitQueueBatch, ctx: Context, where: FailureContext): Promise<ExecutionResult> {
+    if (!batch.metadata.finalizers?.includes(FINALIZER)) await this.deps.ensureFinalizer(batch);
+    const validation = validateSpec(batch.spec, { maxItems: this.deps.settings.maxItems });
+    if (!validation.ok) throw new InvalidSpecError(formatErrors(validation.errors));
+    const spec = validation.spec;
+    const { api } = await this.deps.connect(batch);
+    Object.assign(where, { endpoint: api.endpoint, vhost: spec.vhost });
 
     const started = performance.now();
     // Owned: what the status says this resource made, plus what a crashed reconcile was creating.
     const applying = new Set(batch.status?.applying ?? []);
     const recorded = this.ownedOf(batch);
     const owned = new Set([...recorded, ...applying]);
-    let observed;
-    try {
-      observed = await this.deps.observed.observe(connection.api, spec.vhost, namesLookedAt(spec, owned));
-    } catch (err) {
-      if (err instanceof ManagementError && (err.status === 401 || err.status === 403)) {
-        const message = `RabbitMQ at ${connection.api.endpoint} refused the credentials (${err.status} ${err.reason}); the user needs the "management" tag and permissions on vhost "${spec.vhost}"`;
-        await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.Unauthorized, message, this.timestamp()));
-        return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
-      }
-      if (err instanceof TlsError) {
-        // A CA or certificate to fix, not an outage: say which, and look again later (the Secret may change).
-        await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.TLSError, err.message, this.timestamp()));
-        return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
-      }
-      if (!(err instanceof BrokerUnavailableError)) throw err;
-      // Said once in the status (it is only written when it changes); the queue retries with backoff.
-      await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.BrokerUnavailable, `RabbitMQ at ${connection.api.endpoint} is unavailable: ${err.message}; retrying with backoff`, this.timestamp()));
-      throw err;
-    }
-    const plan = planBatch({ spec, observed, owned, claimedBy: (r) => this.claimedBy(batch, connection.endpointKey, spec, r) });
+    const observed = await this.deps.observed.observe(api, spec.vhost, namesLookedAt(spec, owned));
+    const claims = new Claims(ctx.store, this.deps.endpointOf);
+    const plan = planBatch({ spec, observed, owned, claimedBy: (r) => claims.ownerOtherThan(batch, api.endpoint, spec.vhost, r) });
     const writes = plan.phases.length > 0;
-    if (writes) log.info({ operations: plan.phases.flat().length, vhost: spec.vhost }, 'applying plan');
-    const creating = plan.phases.flat().filter((op) => op.type === 'declareExchange' || op.type === 'declareQueue' || op.type === 'bind').map((op) => op.resource);
+    if (writes) ctx.log.info({ operations: plan.phases.flat().length, vhost: spec.vhost }, 'applying plan');
+    const creating = plan.phases.flat().filter(isCreate).map((op) => op.resource);
     if (creating.length > 0) {
       // The write-ahead record carries `applied` as this process knows it (the store may lag).
       await this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() });
     }
-    const result = await executePlan(plan, connection.api, {
-      mode: spec.mode,
-      concurrency: this.deps.settings.batchConcurrency,
-      beforeOperation: (op) => this.deps.observed.expectWrite?.(connection.api, spec.vhost, op),
-      onOperation: (op, ok, s, propertiesKey) => {
-        this.deps.metrics.onOperation(op, ok, s);
-        this.deps.observed.recordWrite(connection.api, spec.vhost, op, ok, propertiesKey);
-      },
-    });
+    const result = await this.execute(plan, api, spec, ctx.signal);
     // Re-created objects this batch had made before: someone deleted them (drift, repaired).
-    const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource));
-    for (const r of repaired) this.deps.metrics.onDriftRepaired(kindOf(r.resource));
-    if (repaired.length > 0) this.deps.event(batch, 'Normal', 'DriftRepaired', `re-created ${repaired.length} objects deleted outside rabbitbatch: ${repaired.slice(0, 5).map((r) => r.resource).join(', ')}`);
+    const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource)).map((i) => i.resource);
     const seconds = (performance.now() - started) / 1000;
-    this.deps.metrics.onBatch(result, seconds);
 
-    const status = buildStatus({
-      previous: batch.status,
-      generation: batch.metadata.generation,
-      vhost: spec.vhost,
-      owned: adopted(nextOwned(owned, result), recorded, applying, result),
-      result,
-      now: this.timestamp(),
-    });
-    this.withConnectionSummary(batch, status, connection.api);
-    await this.writeStatus(batch, status);
+    const status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: adopted(nextOwned(owned, result), recorded, applying, result), result, now: this.timestamp() });
+    this.withConnectionSummary(batch, status, api);
+    await this.deps.writeStatus(batch, status);
     this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
-    this.report(batch, spec, result, seconds, writes);
-    return this.requeue(result);
+    reportRun(this.deps, { batch, spec, result, seconds, writes, repaired });
+    return result;
   }
 
-  private async finalize(batch: RabbitQueueBatch, log: Logger): Promise<Result> {
-    if (!batch.metadata.finalizers?.includes(FINALIZER)) return {};
+  private async finalize(batch: RabbitQueueBatch, ctx: Context): Promise<undefined> {
+    if (!batch.metadata.finalizers?.includes(FINALIZER)) return;
     const validation = validateSpec(batch.spec, { maxItems: Number.MAX_SAFE_INTEGER });
     const owned = this.ownedOf(batch);
     if (validation.ok && validation.spec.deletionPolicy === 'Delete' && owned.size > 0) {
       const spec = { ...validation.spec, vhost: batch.status?.applied?.vhost ?? validation.spec.vhost };
-      const connection = await this.deps.connect(batch);
-      const observed = await this.deps.observed.observe(connection.api, spec.vhost, namesLookedAt(spec, owned));
-      const plan = planDeletion(spec, observed, owned);
-      const result = await executePlan(plan, connection.api, {
-        mode: 'BestEffort',
-        concurrency: this.deps.settings.batchConcurrency,
-        beforeOperation: (op) => this.deps.observed.expectWrite?.(connection.api, spec.vhost, op),
-        onOperation: (op, ok, _s, propertiesKey) => this.deps.observed.recordWrite(connection.api, spec.vhost, op, ok, propertiesKey),
-      });
-      if (result.brokerUnavailable) throw new Error(`cannot delete RabbitMQ objects: ${result.failure?.error}`);
+      const { api } = await this.deps.connect(batch);
+      const observed = await this.deps.observed.observe(api, spec.vhost, namesLookedAt(spec, owned));
+      const result = await this.execute(planDeletion(spec, observed, owned), api, { ...spec, mode: 'BestEffort' }, ctx.signal);
+      if (result.brokerUnavailable || ctx.signal.aborted) throw new BrokerUnavailableError(`cannot delete RabbitMQ objects: ${result.failure?.error}`);
       const kept = result.items.filter((i) => i.status !== 'Ready');
       for (const item of kept) this.deps.event(batch, 'Warning', 'Retained', `${item.resource} left in RabbitMQ: ${item.error}`);
       this.deps.event(batch, 'Normal', 'Deleted', `deleted ${result.deleted.length} objects from RabbitMQ (deletionPolicy: Delete)`);
-      log.info({ deleted: result.deleted.length, kept: kept.length }, 'finalized with deletionPolicy Delete');
+      ctx.log.info({ deleted: result.deleted.length, kept: kept.length }, 'finalized with deletionPolicy Delete');
     }
     await this.deps.removeFinalizer(batch);
-    this.ownedWritten.delete(keyOf(batch));
-    return {};
+    this.forget(keyOf(batch));
+  }
+
+  private execute(plan: Parameters<typeof executePlan>[0], api: ManagementApi, spec: Pick<RabbitQueueBatchSpec, 'mode' | 'vhost'>, signal: AbortSignal): Promise<ExecutionResult> {
+    return executePlan(plan, api, {
+      mode: spec.mode,
+      concurrency: this.deps.settings.batchConcurrency,
+      signal,
+      beforeOperation: (op) => this.deps.observed.expectWrite?.(api, spec.vhost, op),
+      onOperation: (op, ok, s, propertiesKey) => {
+        this.deps.metrics.onOperation(op, ok, s);
+        this.deps.observed.recordWrite(api, spec.vhost, op, ok, propertiesKey);
+      },
+    });
+  }
+
+  /**
+   * A failure that ended a reconcile before its run finished: classified, said in the status
+   * (when it has a reason of its own), and turned into the controller's answer.
+   */
+  private async failed(batch: RabbitQueueBatch, err: unknown, where: FailureContext): Promise<ReconcileResult> {
+    const failure = classify(err);
+    const status = failureStatus(batch.status, batch.metadata.generation, failure, where, this.timestamp());
+    if (status) await this.deps.writeStatus(batch, status);
+    switch (failure.kind) {
+      case 'terminal':
+        this.deps.event(batch, 'Warning', failure.reason ?? 'Terminal', status?.conditions?.[0]?.message ?? failure.message);
+        throw new TerminalError(failure.message, { cause: err });
+      case 'config':
+        return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
+      case 'refused':
+        return { requeueAfterMs: this.deps.settings.resyncIntervalMs };
+      case 'transient':
+        throw err;
+    }
+  }
+
+  /**
+   * Transient failures (broker unreachable, 5xx, a queue deleted meanwhile, a shutdown) retry
+   * with the work queue's backoff. A request RabbitMQ refused (400: an invalid argument) fails
+   * the same way every time, so it waits for a spec change or the periodic resync instead of
+   * re-creating and rolling back objects in a loop. Conflicts look again every minute.
+   */
+  private nextRun(result: ExecutionResult): ReconcileResult {
+    const { resyncIntervalMs, conflictRequeueMs } = this.deps.settings;
+    const f = result.failure;
+    if (result.brokerUnavailable) throw new BrokerUnavailableError(`RabbitMQ unavailable: ${f?.error}`);
+    if (result.outcome === 'Succeeded') return { requeueAfterMs: resyncIntervalMs };
+    if ((result.outcome === 'RolledBack' || result.outcome === 'PartiallySucceeded') && f) {
+      if (f.kind === 'refused') return { requeueAfterMs: resyncIntervalMs };
+      throw new Error(`${f.resource} failed: ${f.error}`);
+    }
+    return { requeueAfterMs: conflictRequeueMs };
   }
 
   private ownedOf(batch: RabbitQueueBatch): Set<string> {
@@ -237,60 +219,6 @@ export class RabbitQueueBatchReconciler {
     this.summaryWrittenAt.set(key, this.now().getTime());
   }
 
-  /** The other batch that claims `resource` first (older, then by key), if any. */
-  private claimedBy(self: RabbitQueueBatch, endpointKey: string, spec: RabbitQueueBatchSpec, resource: string): string | undefined {
-    const selfKey = keyOf(self);
-    const rivals = this.deps.store.byIndex(CLAIMS_INDEX, `${endpointKey}|${spec.vhost}|${resource}`).filter((b) => keyOf(b) !== selfKey);
-    const first = [self, ...rivals].sort(olderFirst)[0];
-    return first && keyOf(first) !== selfKey ? keyOf(first) : undefined;
-  }
-
-  private async writeStatus(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus): Promise<void> {
-    await this.deps.writeStatus(batch, status);
-  }
-
-  private report(batch: RabbitQueueBatch, spec: RabbitQueueBatchSpec, result: ExecutionResult, seconds: number, writes: boolean): void {
-    if (result.created.length > 0) this.deps.event(batch, 'Normal', 'Created', `created ${result.created.length} objects in vhost "${spec.vhost}"`);
-    if (result.adopted.length > 0) this.deps.event(batch, 'Normal', 'Adopted', `adopted ${result.adopted.length} existing objects identical to the spec in vhost "${spec.vhost}" (adopt: IfIdentical); pruning and deletionPolicy now apply to them`);
-    if (result.deleted.length > 0) this.deps.event(batch, 'Normal', 'Pruned', `deleted ${result.deleted.length} objects no longer in the spec`);
-    for (const item of result.items.filter((i) => i.status === 'Conflict')) this.deps.event(batch, 'Warning', Reason.Conflict, `${item.resource}: ${item.error}`);
-    for (const item of result.items.filter((i) => i.status === 'Retained')) this.deps.event(batch, 'Warning', 'Retained', `${item.resource}: ${item.error}`);
-    if (result.outcome === 'RolledBack') this.deps.event(batch, 'Warning', Reason.RolledBack, `${result.failure?.resource} failed: ${result.failure?.error}; this attempt was rolled back`);
-    if (result.outcome === 'VhostNotFound') this.deps.event(batch, 'Warning', Reason.VhostNotFound, result.failure?.error ?? 'vhost not found');
-    if (writes || result.adopted.length > 0) {
-      this.deps.audit({
-        who: `RabbitQueueBatch ${keyOf(batch)}`,
-        what: 'apply',
-        vhost: spec.vhost,
-        mode: spec.mode,
-        items: result.items.length,
-        operations: result.operations,
-        created: result.created.length,
-        adopted: result.adopted.length,
-        deleted: result.deleted.length,
-        result: result.outcome,
-        durationMs: Math.round(seconds * 1000),
-      });
-    }
-  }
-
-  /**
-   * Transient failures (broker unreachable, 5xx, a queue deleted meanwhile) retry with the work
-   * queue's backoff. A request RabbitMQ itself refused (400: an invalid argument) fails the same
-   * way every time, so it waits for a spec change or the periodic resync instead of re-creating
-   * and rolling back objects in a loop.
-   */
-  private requeue(result: ExecutionResult): Result {
-    const { resyncIntervalMs, conflictRequeueMs } = this.deps.settings;
-    if (result.brokerUnavailable) throw new Error(`RabbitMQ unavailable: ${result.failure?.error}`);
-    if (result.outcome === 'Succeeded') return { requeueAfterMs: resyncIntervalMs };
-    if (result.outcome === 'RolledBack' || result.outcome === 'PartiallySucceeded') {
-      if (result.failure?.retryable === false) return { requeueAfterMs: resyncIntervalMs };
-      if (result.failure) throw new Error(`${result.failure.resource} failed: ${result.failure.error}`);
-    }
-    return { requeueAfterMs: conflictRequeueMs };
-  }
-
   private timestamp(): string {
     return this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
@@ -301,10 +229,4 @@ function adopted(next: Set<string>, recorded: ReadonlySet<string>, applying: Rea
   const exists = new Set(result.items.filter((i) => i.status === 'Ready' || i.status === 'Retained' || i.status === 'Conflict').map((i) => i.resource));
   for (const r of applying) if (!recorded.has(r) && !exists.has(r) && !result.created.includes(r)) next.delete(r);
   return next;
-}
-
-function olderFirst(a: RabbitQueueBatch, b: RabbitQueueBatch): number {
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  return ta < tb ? -1 : ta > tb ? 1 : keyOf(a).localeCompare(keyOf(b));
 }

@@ -24,6 +24,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
+import { getOrCreate } from '../metrics/registry.js';
 
 export interface WorkQueueOptions {
   /** Queue name; the `name` and `controller` label of its metrics. Required. */
@@ -171,9 +172,6 @@ const DURATION_BUCKETS = Array.from({ length: 12 }, (_, i) => Number((1e-8 * 10 
 /** Point-in-time gauges need one collect per metric; it asks every queue sharing it. */
 const gaugeUpdaters = new WeakMap<Gauge, Set<() => void>>();
 
-function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? create();
-}
 
 function progressGauge(registry: Registry, name: string, help: string): Gauge {
   return getOrCreate(registry, name, () => {

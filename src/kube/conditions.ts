@@ -48,16 +48,3 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
   };
   return old ? list.map((c) => (c === old ? next : c)) : [...list, next];
 }
-
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
-
-export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
-  return findCondition(conditions, type)?.status === 'True';
-}
-
-/** Returns a new list without the condition of `type`. */
-export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
-  return (conditions ?? []).filter((c) => c.type !== type);
-}

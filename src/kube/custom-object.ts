@@ -4,7 +4,6 @@
  * and the raw response text in `body`.
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { KubeObject } from './store.js';
 
 /** Where a custom object lives in the API. `namespace` is '' for cluster-scoped resources. */
 export interface CustomObjectRef {
@@ -13,16 +12,6 @@ export interface CustomObjectRef {
   plural: string;
   namespace: string;
   name: string;
-}
-
-/** The ref of `obj`, taking group and version from its `apiVersion`. */
-export function customObjectRef(obj: KubeObject, plural: string): CustomObjectRef {
-  const apiVersion = obj.apiVersion ?? '';
-  const slash = apiVersion.indexOf('/');
-  if (slash < 0) throw new Error(`"${apiVersion}" is not the apiVersion of a custom resource (group/version)`);
-  const name = obj.metadata?.name;
-  if (!name) throw new Error('object has no metadata.name');
-  return { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1), plural, namespace: obj.metadata?.namespace ?? '', name };
 }
 
 /** The HTTP status of a failed API call, if it has one. */
@@ -35,7 +24,6 @@ export function apiStatusCode(err: unknown): number | undefined {
 }
 
 export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
-export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409;
 
 /** The `message` of the Status object in a failed call's body, else its first 200 characters. */
 export function apiErrorMessage(err: unknown): string {

@@ -37,7 +37,7 @@
 import { HttpMethod, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { fetch } from 'undici';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import type { KubeObject } from './store.js';
 
 export type WatcherEvent<T> =

@@ -1,10 +1,10 @@
 /**
- * Batch metrics (issue 6): operations by kind and result, batch duration, rollbacks, and items by
+ * Batch metrics: operations by kind and result, batch duration, rollbacks, and items by
  * status across every RabbitQueueBatch (computed from the store at scrape time).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ExecutionResult } from '../batch/execute.js';
-import type { Operation } from '../batch/plan.js';
+import type { Operation } from '../model/operation.js';
 
 const ITEM_STATUSES = ['Ready', 'Pending', 'Failed', 'Conflict', 'Retained'] as const;
 

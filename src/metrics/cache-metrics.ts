@@ -1,4 +1,4 @@
-/** Cache metrics (issue 5), read from the cache's own counters at scrape time. */
+/** Cache metrics, read from the cache's own counters at scrape time. */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CacheStats } from '../cache/observed-cache.js';
 

@@ -1,5 +1,5 @@
 /**
- * Pool metrics (issue 5) on a given Registry, never the global one.
+ * HTTP and AMQP pool metrics on a given Registry, never the global one.
  *
  * Several pools may share one registry (an operator with two endpoints, tests): every metric is
  * created once per registry (get-or-create by name) and labelled by `endpoint` (HTTP) or `pool`
@@ -7,6 +7,7 @@
  * value, so two pools on one endpoint add up instead of overwriting each other.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { getOrCreate } from './registry.js';
 
 /** What a pool reports at scrape time. */
 export interface PoolGaugeStats {
@@ -48,9 +49,6 @@ interface Registered<S> {
 const httpPools = new WeakMap<Registry, Set<Registered<HttpPoolGaugeStats>>>();
 const channelPools = new WeakMap<Registry, Set<Registered<PoolGaugeStats>>>();
 
-function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? create();
-}
 
 function poolsOf<S>(map: WeakMap<Registry, Set<Registered<S>>>, registry: Registry): Set<Registered<S>> {
   let set = map.get(registry);

@@ -18,7 +18,7 @@
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
-import { Backoff } from '../kube/backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { tlsFailure } from './tls-errors.js';
 
 export interface AmqpConnectionOptions {

@@ -30,7 +30,7 @@ import { createPool, type Pool } from 'generic-pool';
 import type { Registry } from 'prom-client';
 import { registerChannelPoolMetrics, type ChannelPoolMetrics } from '../metrics/pool-metrics.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import { BrokerUnavailableError } from './management-api.js';
+import { BrokerUnavailableError } from '../model/errors.js';
 
 const CREATE_RETRY_PAUSE_MS = 500;
 

@@ -13,13 +13,8 @@
  *   versions drop `binding.*` events in corner cases, so a periodic full re-list stays on.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { RabbitEvent } from '../model/observed.js';
 import type { AmqpConnection } from './amqp-connection.js';
-
-export type RabbitEvent =
-  | { kind: 'queue' | 'exchange'; action: string; vhost: string; name: string; user?: string }
-  | { kind: 'binding'; action: string; vhost: string; source: string; destination: string; destinationType: 'queue' | 'exchange'; routingKey: string; user?: string }
-  | { kind: 'vhost'; action: string; vhost: string; name: string; user?: string }
-  | { kind: 'policy' | 'other'; action: string; vhost: string; name: string; user?: string };
 
 export const EVENT_EXCHANGE = 'amq.rabbitmq.event';
 const ROUTING_KEYS = ['queue.*', 'exchange.*', 'binding.*', 'vhost.*', 'policy.*'];

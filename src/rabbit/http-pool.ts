@@ -23,7 +23,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import { registerHttpPoolMetrics, type HttpPoolMetrics } from '../metrics/pool-metrics.js';
-import { BrokerUnavailableError } from './management-api.js';
+import { BrokerUnavailableError, isUnreachable } from '../model/errors.js';
 import { tlsFailure } from './tls-errors.js';
 
 export interface HttpPoolOptions {
@@ -151,9 +151,11 @@ export class HttpPool {
           throw tls;
         }
         const code = errorCode(err);
-        if (attempt === 1 && SOCKET_CLOSED_UNDER_US.has(code) && IDEMPOTENT.has(method)) continue;
+        const failure = new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${code || (err as Error).message}`, { cause: err });
+        // A socket closed under a request that may be resent: once, at once (the broker did answer others).
+        if (attempt === 1 && SOCKET_CLOSED_UNDER_US.has(code) && IDEMPOTENT.has(method) && isUnreachable(failure)) continue;
         this.metrics?.requestDone(method, 'error');
-        throw new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${code || (err as Error).message}`, { cause: err });
+        throw failure;
       }
     }
   }

@@ -16,10 +16,11 @@
  */
 import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
 import { HttpPool, type HttpPoolOptions, type HttpPoolStats, type HttpResponse } from './http-pool.js';
-import { ManagementError, type ManagementApi } from './management-api.js';
-import { queueArguments } from './queue-arguments.js';
+import { ManagementError } from '../model/errors.js';
+import type { ManagementApi } from '../model/broker.js';
+import { queueArguments } from '../model/queue-arguments.js';
 import { createResilience, type Resilience, type ResilienceOptions } from './resilience.js';
-import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue } from './types.js';
+import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue } from '../model/observed.js';
 
 export interface ManagementClientOptions extends Omit<HttpPoolOptions, 'warmHeaders' | 'warmPath'> {
   /** Management API user. Required. */

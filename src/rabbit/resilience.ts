@@ -12,8 +12,7 @@
  */
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, wrap, type CircuitBreakerPolicy, type IPolicy } from 'cockatiel';
 import { Gauge, type Registry } from 'prom-client';
-import { BrokerUnavailableError } from './management-api.js';
-import { TlsError } from './tls-errors.js';
+import { BrokerUnavailableError, isBrokerFailure, isUnreachable } from '../model/errors.js';
 
 export interface ResilienceOptions {
   endpoint: string;
@@ -26,11 +25,9 @@ export interface ResilienceOptions {
   registry?: Registry;
 }
 
-/** No answer from the broker. Not a TLS refusal: retrying cannot fix a CA, and counting it would hide it behind "circuit open". */
-const isUnreachable = (err: unknown) => err instanceof BrokerUnavailableError && !(err instanceof TlsError);
-
-/** Unreachable or a server error: what the breaker counts (a 4xx is the request's own fault). */
-export const isBrokerFailure = (err: unknown) => isUnreachable(err) || (typeof err === 'object' && err !== null && (err as { status?: number }).status !== undefined && (err as { status: number }).status >= 500);
+// Both predicates come from the one classification (model/errors.ts): the breaker counts the broker
+// failing (no answer, a 5xx), never a request it refused or a TLS refusal (retrying cannot fix a CA,
+// and counting it would hide it behind "circuit open"); the retry resends only what got no answer.
 
 export interface Resilience {
   breaker: CircuitBreakerPolicy;

@@ -8,25 +8,12 @@
  *   and handshake failures; the message names the endpoint, what is wrong and where the CA comes
  *   from (ca.crt / RABBITMQ_CA_FILE / --ca-file), and keeps Node's code at the end for searching.
  * - Messages carry the endpoint as given (callers pass it without credentials), never a password.
- * - `TlsError` is a `BrokerUnavailableError` (nothing was said to RabbitMQ, so callers that stop or
- *   exit on an unreachable broker do the same), but retrying cannot fix it: the resilience layer
- *   neither retries it nor counts it towards the circuit breaker, so the error stays visible
- *   instead of turning into "circuit open".
+ * - `TlsError` is classified `config` with `noAnswer` (model/errors.ts): a run stops as for an
+ *   unreachable broker, but retrying cannot fix it, so the resilience layer neither retries it nor
+ *   counts it towards the circuit breaker, and the error stays visible instead of turning into
+ *   "circuit open".
  */
-import { BrokerUnavailableError } from './management-api.js';
-
-/** The server's certificate or handshake was refused: a configuration problem, not an outage. */
-export class TlsError extends BrokerUnavailableError {
-  constructor(
-    message: string,
-    /** Node's code, e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`. */
-    readonly code: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'TlsError';
-  }
-}
+import { TlsError } from '../model/errors.js';
 
 const NOT_SIGNED_BY_A_TRUSTED_CA = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

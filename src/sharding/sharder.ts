@@ -5,8 +5,8 @@
  *
  * Expected flow of a move (a member joins, or the ring changes): the sharder adds
  * `rabbitbatch.io/drain=true` → the current owner, in a reconcile of its own (so never while
- * another reconcile of that key runs there), removes both labels → the sharder assigns the new
- * owner. A member whose Lease expired is not asked: its resources are reassigned directly.
+ * another reconcile of that key runs there; hand-over.ts), removes both labels and forgets the
+ * key → the sharder assigns the new owner. A member whose Lease expired is not asked: its resources are reassigned directly.
  *
  * Guarantees
  * - Two live replicas never reconcile one resource at the same time: the new owner sees the
@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../api/schema.js';
 import { Controller } from '../controllers/controller.js';
-import { keyOf } from '../controllers/rabbitqueuebatch-reconciler.js';
+import { keyOf } from '../controllers/claims.js';
 import type { Membership } from './membership.js';
 import { HashRing } from './ring.js';
 
@@ -130,11 +130,4 @@ export class Sharder {
     if (!draining) await patchLabels(this.o.kubeConfig, b, { [DRAIN_LABEL]: 'true' });
     return { requeueAfterMs: 1_000 }; // wait for the owner to let go
   }
-}
-
-/** On the shard side: a resource asked to drain is let go of, inside a reconcile of this key. */
-export async function releaseIfDraining(kc: KubeConfig, b: RabbitQueueBatch): Promise<boolean> {
-  if (b.metadata.labels?.[DRAIN_LABEL] === undefined) return false;
-  await patchLabels(kc, b, { [SHARD_LABEL]: null, [DRAIN_LABEL]: null });
-  return true;
 }

@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindingSchema, exchangeSchema, queueSchema } from '../../src/api/schema.js';
-import type { Operation } from '../../src/batch/plan.js';
+import type { Operation } from '../../src/model/operation.js';
 import { CachedObservedState } from '../../src/cache/observed-cache.js';
 import { ManagementClient } from '../../src/rabbit/management-client.js';
 import { observeVhost } from '../../src/rabbit/observe.js';
-import type { ObservedVhost } from '../../src/rabbit/types.js';
+import type { ObservedVhost } from '../../src/model/observed.js';
 import { createTestVhost, rabbitUrl } from '../support/rabbit.js';
 
 let vh: { name: string; cleanup: () => Promise<void> };

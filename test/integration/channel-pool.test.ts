@@ -10,7 +10,7 @@ import { createTestVhost, mgmt as supportMgmt } from '../support/rabbit.js';
 import { eventually as poll } from '../support/wait.js';
 import { AmqpConnection } from '../../src/rabbit/amqp-connection.js';
 import { ChannelPool, PoolExhaustedError, type ChannelPoolOptions } from '../../src/rabbit/channel-pool.js';
-import { BrokerUnavailableError } from '../../src/rabbit/management-api.js';
+import { BrokerUnavailableError } from '../../src/model/errors.js';
 
 const enc = encodeURIComponent;
 // Shared helpers (test/support), in the shapes this file uses.

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Controller, TerminalError, type ReconcileRequest } from '../../src/controllers/controller.js';
 import { setCondition, type Condition } from '../../src/kube/conditions.js';
-import { customObjectRef, isNotFound } from '../../src/kube/custom-object.js';
+import { isNotFound } from '../../src/kube/custom-object.js';
 import { EventRecorder } from '../../src/kube/events.js';
 import { addFinalizerPersisted, isFinalizerConflict, removeFinalizerPersisted } from '../../src/kube/finalizer.js';
 import { Reflector, type ReflectedEvent } from '../../src/kube/reflector.js';
@@ -410,7 +410,7 @@ describe('finalizers', () => {
 
   it('adds and removes only its own finalizer, and a concurrent change makes the write fail instead of clobbering', async () => {
     const stale = await createGadget('fin-1');
-    const r = customObjectRef(stale, PLURAL);
+    const r = ref('fin-1');
     expect(await addFinalizerPersisted(kc, r, stale, OURS)).toBe(true);
     expect((await getGadget('fin-1')).metadata?.finalizers).toEqual([OURS]);
 
@@ -444,7 +444,7 @@ describe('finalizers', () => {
     const obj = await createGadget('fin-2', 1, [OURS]);
     await mergePatch('fin-2', { metadata: { finalizers: null } });
     await deleteGadget('fin-2');
-    expect(await removeFinalizerPersisted(kc, customObjectRef(obj, PLURAL), obj, OURS)).toBe(false);
+    expect(await removeFinalizerPersisted(kc, ref('fin-2'), obj, OURS)).toBe(false);
   });
 });
 

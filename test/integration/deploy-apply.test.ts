@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadEnv, loadOperatorConfig } from '../../src/config/config.js';
-import { startManager } from '../../src/controllers/manager.js';
+import { startManager } from '../../src/operator/manager.js';
 import { kubeconfigPath } from '../support/kube.js';
 import { createTestVhost, getQueue, rabbitUrl } from '../support/rabbit.js';
 import { eventually } from '../support/wait.js';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createTestVhost, rabbitUrl, mgmt as supportMgmt, publish as publishBodies } from '../support/rabbit.js';
 import { eventually as poll } from '../support/wait.js';
 import { bindingSchema, exchangeSchema, queueSchema } from '../../src/api/schema.js';
-import { BrokerUnavailableError, ManagementError } from '../../src/rabbit/management-api.js';
+import { BrokerUnavailableError, ManagementError } from '../../src/model/errors.js';
 import { ManagementClient } from '../../src/rabbit/management-client.js';
 
 const MGMT = rabbitUrl();

@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { loadEnv, loadOperatorConfig } from '../../src/config/config.js';
-import { startManager, type Operator } from '../../src/controllers/manager.js';
+import { startManager, type Operator } from '../../src/operator/manager.js';
 import type { RabbitQueueBatch, RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
 import { batchApi, kubeconfigPath, loadKubeConfig } from './kube.js';
 import { eventually } from './wait.js';

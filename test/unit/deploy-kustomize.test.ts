@@ -507,7 +507,7 @@ describe('Argo CD health check', () => {
       created: [],
       deleted: [],
       adopted: [],
-      failure: { resource: 'queue/orders', error: 'PRECONDITION_FAILED' },
+      failure: { resource: 'queue/orders', error: 'PRECONDITION_FAILED', kind: 'refused' },
       brokerUnavailable: false,
       operations: 2,
     },

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CachedObservedState } from '../../src/cache/observed-cache.js';
-import type { ManagementApi } from '../../src/rabbit/management-api.js';
-import type { ObservedQueue } from '../../src/rabbit/types.js';
+import type { ManagementApi } from '../../src/model/broker.js';
+import type { ObservedQueue } from '../../src/model/observed.js';
 
 /** A broker's queue list behind a gate: each listQueues waits for `release()` when `hold` is set. */
 function fakeBroker(names: string[]) {

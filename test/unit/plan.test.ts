@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { specSchema, type RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
 import { planBatch, planDeletion, type Plan } from '../../src/batch/plan.js';
-import type { ObservedVhost } from '../../src/rabbit/types.js';
+import type { ObservedVhost } from '../../src/model/observed.js';
 
 const spec = (input: Partial<RabbitQueueBatchSpecInput>) => specSchema.parse(input);
 const empty = (): ObservedVhost => ({ vhost: '/', exists: true, exchanges: new Map(), queues: new Map(), bindings: [] });

@@ -1,7 +1,7 @@
 /** TLS failure codes become messages a person can act on; anything else is left alone. */
 import { describe, expect, it } from 'vitest';
-import { BrokerUnavailableError } from '../../src/rabbit/management-api.js';
-import { TlsError, tlsFailure } from '../../src/rabbit/tls-errors.js';
+import { classify, TlsError } from '../../src/model/errors.js';
+import { tlsFailure } from '../../src/rabbit/tls-errors.js';
 
 const endpoint = 'https://rabbit.example:15671';
 const failing = (code: string) => Object.assign(new Error('node says something terse'), { code });
@@ -21,11 +21,11 @@ describe('tlsFailure', () => {
     expect(tlsFailure(failing('ERR_SSL_WRONG_VERSION_NUMBER'), { endpoint, caGiven: true })?.message).toBe(`TLS: the handshake with ${endpoint} failed: is it a TLS port of RabbitMQ? (ERR_SSL_WRONG_VERSION_NUMBER)`);
   });
 
-  it('finds the code on a wrapped cause (undici), keeps it, and is a BrokerUnavailableError', () => {
+  it('finds the code on a wrapped cause (undici), keeps it, and is classified config with no answer', () => {
     const wrapped = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET', cause: failing('UNABLE_TO_VERIFY_LEAF_SIGNATURE') });
     const err = tlsFailure(wrapped, { endpoint, caGiven: true });
     expect(err).toBeInstanceOf(TlsError);
-    expect(err).toBeInstanceOf(BrokerUnavailableError);
+    expect(classify(err)).toMatchObject({ kind: 'config', reason: 'TLSError', noAnswer: true });
     expect(err?.code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     expect(err?.cause).toBe(wrapped);
   });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { customObjectRef } from '../../../src/kube/custom-object.js';
 import { addFinalizer, finalizerPatch, hasFinalizer, removeFinalizer } from '../../../src/kube/finalizer.js';
 import { statusChanged, withDeletions } from '../../../src/kube/status.js';
 import type { KubeObject } from '../../../src/kube/store.js';
@@ -54,18 +53,5 @@ describe('withDeletions', () => {
   it('turns fields missing from the new status into merge-patch deletions, at any depth', () => {
     expect(withDeletions({ a: 1, b: { c: 1, d: 2 }, e: [1] }, { b: { c: 2 }, e: [] })).toEqual({ a: null, b: { c: 2, d: null }, e: [] });
     expect(withDeletions(undefined, { a: 1 })).toEqual({ a: 1 });
-  });
-});
-
-describe('customObjectRef', () => {
-  it('takes group and version from apiVersion', () => {
-    expect(customObjectRef({ apiVersion: 'rabbitbatch.io/v1alpha1', metadata: { name: 'n', namespace: 'ns' } }, 'rabbitqueuebatches')).toEqual({
-      group: 'rabbitbatch.io',
-      version: 'v1alpha1',
-      plural: 'rabbitqueuebatches',
-      namespace: 'ns',
-      name: 'n',
-    });
-    expect(() => customObjectRef({ apiVersion: 'v1', metadata: { name: 'n' } }, 'pods')).toThrow(/custom resource/);
   });
 });

@@ -8,16 +8,14 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { RabbitQueueBatch } from '../api/schema.js';
 import { CachedObservedState } from '../cache/observed-cache.js';
 import { RedisSharedCache } from '../cache/redis-shared-cache.js';
 import type { OperatorConfig } from '../config/config.js';
 import { registerCacheMetrics } from '../metrics/cache-metrics.js';
-import { bindingId } from '../batch/resources.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
-import { RabbitEventStream, type RabbitEvent } from '../rabbit/event-stream.js';
-import type { ManagementApi } from '../rabbit/management-api.js';
-import { CLAIMS_INDEX, keyOf } from './rabbitqueuebatch-reconciler.js';
+import { RabbitEventStream } from '../rabbit/event-stream.js';
+import type { RabbitEvent } from '../model/observed.js';
+import type { ManagementApi } from '../model/broker.js';
 
 export interface RabbitSide {
   cache: CachedObservedState;
@@ -93,23 +91,6 @@ export function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, r
     side.onResync();
   }
   return side;
-}
-
-/** The batches that declare the object an event is about (drift repair targets). */
-export function batchesConcerned(store: { byIndex(i: string, v: string): RabbitQueueBatch[]; list(): RabbitQueueBatch[] }, e: RabbitEvent): string[] {
-  // Events come from the default connection's broker: its claims are keyed `default`.
-  const lookup = (resource: string) => store.byIndex(CLAIMS_INDEX, `default|${e.vhost}|${resource}`).map(keyOf);
-  switch (e.kind) {
-    case 'queue':
-    case 'exchange':
-      return lookup(`${e.kind}/${e.name}`);
-    case 'binding':
-      return lookup(bindingId({ source: e.source, destination: e.destination, destinationType: e.destinationType, routingKey: e.routingKey }));
-    case 'vhost':
-      return store.list().filter((b) => (b.spec.vhost ?? '/') === e.vhost).map(keyOf);
-    default:
-      return [];
-  }
 }
 
 /** The small per-endpoint summary each batch's status carries. */

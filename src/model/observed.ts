@@ -1,8 +1,10 @@
 /**
  * What rabbitbatch observes in RabbitMQ, as plain data. The planner compares these with the
  * desired spec; the management client produces them from `GET /api/...` (with
- * `disable_stats=true&columns=...`). Arguments are kept as RabbitMQ returns them.
+ * `disable_stats=true&columns=...`), the event stream produces `RabbitEvent`s. Arguments are kept
+ * as RabbitMQ returns them.
  */
+import type { BindingKey } from './identity.js';
 export type Arguments = Record<string, string | number | boolean>;
 
 export interface ObservedExchange {
@@ -26,11 +28,7 @@ export interface ObservedQueue {
   consumers?: number;
 }
 
-export interface ObservedBinding {
-  source: string;
-  destination: string;
-  destinationType: 'queue' | 'exchange';
-  routingKey: string;
+export interface ObservedBinding extends BindingKey {
   arguments: Arguments;
   /** RabbitMQ's `properties_key`, needed to delete the binding. */
   propertiesKey: string;
@@ -45,3 +43,10 @@ export interface ObservedVhost {
   /** Bindings with a non-empty source only (default-exchange bindings are implicit). */
   bindings: ObservedBinding[];
 }
+
+/** One change RabbitMQ reported on `amq.rabbitmq.event` (rabbitmq_event_exchange). */
+export type RabbitEvent =
+  | { kind: 'queue' | 'exchange'; action: string; vhost: string; name: string; user?: string }
+  | ({ kind: 'binding'; action: string; vhost: string; user?: string } & BindingKey)
+  | { kind: 'vhost'; action: string; vhost: string; name: string; user?: string }
+  | { kind: 'policy' | 'other'; action: string; vhost: string; name: string; user?: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../../src/kube/backoff.js';
+import { Backoff } from '../../src/util/backoff.js';
 
 describe('Backoff', () => {
   it('doubles from 0.8 s to a 30 s cap without jitter', () => {

@@ -1,30 +1,26 @@
 /**
- * The manager only wires: configuration → clients, cache, event stream, controller, probes,
- * metrics, leader election, and graceful shutdown. Every piece is built and tested on its own.
+ * The manager only wires: configuration → clients, cache, event stream, the batch controller,
+ * probes, metrics, leader election or sharding, and graceful shutdown. Every piece is built and
+ * tested on its own.
  */
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type RabbitQueueBatch, type RabbitQueueBatchStatus } from '../api/schema.js';
+import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../api/schema.js';
 import type { OperatorConfig } from '../config/config.js';
-import { LeaderElector } from '../kube/leader-election.js';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { ConnectionResolver } from '../controllers/connections.js';
+import { ownPodReporter } from '../controllers/own-pod-report.js';
+import type { Controller } from '../controllers/controller.js';
 import { EventRecorder } from '../kube/events.js';
-import { addFinalizerPersisted, removeFinalizerPersisted } from '../kube/finalizer.js';
-import { patchStatus, statusChanged } from '../kube/status.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { LeaderElector } from '../kube/leader-election.js';
 import { createLogger } from '../log/logger.js';
-import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { addressOf, listen, metricsHandler, probesHandler } from '../metrics/server.js';
 import { ManagementClient } from '../rabbit/management-client.js';
-import { ConnectionResolver } from './connections.js';
-import { Controller } from './controller.js';
-import { CLAIMS_INDEX, FINALIZER, RabbitQueueBatchReconciler, claimKeys, keyOf } from './rabbitqueuebatch-reconciler.js';
-import { batchesConcerned, connectionSummary, startRabbitSide } from './rabbit-side.js';
 import { Membership } from '../sharding/membership.js';
-import { SHARD_LABEL, Sharder, releaseIfDraining } from '../sharding/sharder.js';
-import { ownPodReporter } from './own-pod-report.js';
-
-export const CONTROLLER_NAME = 'rabbitqueuebatch';
+import { Sharder } from '../sharding/sharder.js';
+import { createBatchController } from './batch-controller.js';
+import { startRabbitSide } from './rabbit-side.js';
 
 export interface Operator {
   readonly registry: Registry;
@@ -65,75 +61,11 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const rabbit = startRabbitSide(config, log, registry);
   const events = new EventRecorder({ kubeConfig: kc, component: 'rabbitbatch', instance: config.identity, logger: log });
   const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
-  const coords = { group: GROUP, version: VERSION, plural: PLURAL };
-
-  const itemCounts = () => {
-    const counts: Record<string, number> = {};
-    for (const b of controller.store.list()) for (const i of b.status?.items ?? []) counts[i.status] = (counts[i.status] ?? 0) + 1;
-    return counts;
-  };
-  const reconciler = new RabbitQueueBatchReconciler({
-    store: { get: (k) => controller.store.get(k), byIndex: (i, v) => controller.store.byIndex(i, v) },
-    connect: (b) => connections.resolve(b),
-    observed: rabbit.cache,
-    writeStatus: async (b, status: RabbitQueueBatchStatus) => {
-      if (!statusChanged(b.status, status)) return;
-      await patchStatus(kc, { ...coords, namespace: b.metadata.namespace, name: b.metadata.name }, status);
-    },
-    ensureFinalizer: (b) => addFinalizerPersisted(kc, { ...coords, namespace: b.metadata.namespace, name: b.metadata.name }, b, FINALIZER).then(() => undefined),
-    removeFinalizer: (b) => removeFinalizerPersisted(kc, { ...coords, namespace: b.metadata.namespace, name: b.metadata.name }, b, FINALIZER).then(() => undefined),
-    event: (b, type, reason, message) => events.record({ apiVersion: API_VERSION, kind: KIND, metadata: b.metadata }, type, reason, message),
-    metrics: createBatchMetrics(registry, itemCounts),
-    connectionSummary: (api) => connectionSummary(api, rabbit),
-    audit: (entry) => log.info({ audit: entry }, 'audit'),
-    settings: {
-      maxItems: config.maxItems,
-      batchConcurrency: config.batchConcurrency,
-      resyncIntervalMs: config.resyncIntervalMs,
-      conflictRequeueMs: 60_000,
-    },
-  });
-
   const path = config.watchNamespace ? `/apis/${GROUP}/${VERSION}/namespaces/${config.watchNamespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const sharding = config.flags.sharding === true;
-  const controller: Controller<RabbitQueueBatch> = new Controller<RabbitQueueBatch>({
-    name: CONTROLLER_NAME,
-    kubeConfig: kc,
-    path,
-    // With sharding each replica watches only the resources assigned to it.
-    ...(sharding ? { labelSelector: `${SHARD_LABEL}=${config.identity}` } : {}),
-    maxConcurrentReconciles: config.maxConcurrentReconciles,
-    registry,
-    logger: log,
-    reconcile: async (req, ctx) => {
-      const started = Date.now();
-      try {
-        const batch = controller.store.get(`${req.namespace}/${req.name}`);
-        if (sharding && batch && (await releaseIfDraining(kc, batch))) return {};
-        return await reconciler.reconcile(req, ctx.log);
-      } finally {
-        // start/end per key: the overlap detector of the sharding tests reads these.
-        ctx.log.debug({ reconcileStart: started, reconcileEnd: Date.now(), identity: config.identity }, 'reconcile finished');
-      }
-    },
-    // Our own status writes must not trigger another reconcile (GenerationChangedPredicate).
-    predicate: (old, obj) =>
-      !old ||
-      old.metadata.generation !== obj.metadata.generation ||
-      Boolean(old.metadata.deletionTimestamp) !== Boolean(obj.metadata.deletionTimestamp) ||
-      JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(obj.metadata.labels ?? {}),
-  });
-  controller.store.addIndex(CLAIMS_INDEX, (b) => claimKeys(b));
-  const defaultEndpoint = connections.defaultClient().endpoint;
-  const enqueueAll = () => {
-    for (const b of controller.store.list()) controller.enqueue(keyOf(b));
-  };
-  rabbit.onDrift = (event) => {
-    for (const key of batchesConcerned(controller.store, event)) controller.enqueue(key);
-  };
-  rabbit.onResync = enqueueAll;
-  rabbit.endpoint = defaultEndpoint;
+  const controller = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
 
+  let elector: LeaderElector | undefined;
   const metricsServer = await listen(config.flags.metricsBindAddress, metricsHandler(registry));
   const probeServer = await listen(
     config.flags.healthProbeBindAddress,
@@ -158,13 +90,11 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   );
   log.info({ metrics: addressOf(metricsServer), probes: addressOf(probeServer), leaderElect: config.flags.leaderElect }, 'rabbitbatch operator starting');
 
-  let elector: LeaderElector | undefined;
   const membership = sharding ? new Membership({ api: kc.makeApiClient(CoordinationV1Api), namespace: config.namespace, identity: config.identity, log }) : undefined;
   const sharder = membership ? new Sharder({ kubeConfig: kc, membership, path, registry, log }) : undefined;
-  const started = controller;
   const stop = async () => {
     log.info('shutting down: finishing reconciles in flight');
-    await started.stop();
+    await controller.stop();
     await sharder?.stop();
     await membership?.stop();
     await elector?.release();
@@ -178,7 +108,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
 
   // Without sharding, leader election decides who reconciles; with it, every replica reconciles
   // its shard and the election only decides who places resources.
-  const leaderWork = sharder ? () => void sharder.start() : () => void started.start();
+  const leaderWork = sharder ? () => void sharder.start() : () => void controller.start();
   if (config.flags.leaderElect || sharder) {
     elector = new LeaderElector({
       api: kc.makeApiClient(CoordinationV1Api),
@@ -203,5 +133,5 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   if (elector) elector.run();
   else await controller.start();
   await rabbit.start();
-  return { registry, controller: started, metricsAddress: addressOf(metricsServer), probeAddress: addressOf(probeServer), stop };
+  return { registry, controller, metricsAddress: addressOf(metricsServer), probeAddress: addressOf(probeServer), stop };
 }

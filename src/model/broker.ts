@@ -1,9 +1,12 @@
 /**
- * The small interface the batch executor and the cache use to talk to the RabbitMQ management
- * HTTP API. `ManagementClient` (management-client.ts) implements it over a pooled undici client.
+ * The ports through which everything above talks to a broker: `ManagementApi` (the management
+ * HTTP API; `ManagementClient` in src/rabbit implements it over a pooled undici client) and
+ * `ObservedStateSource` (observed state, straight from the API or through the cache).
+ * Failures are the error classes of errors.ts.
  */
 import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
-import type { ObservedBinding, ObservedExchange, ObservedQueue } from './types.js';
+import type { Operation } from './operation.js';
+import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from './observed.js';
 
 export interface ManagementApi {
   /** Base URL without credentials, for logs, metrics and status (never holds the password). */
@@ -28,23 +31,14 @@ export interface ManagementApi {
   deleteBinding(vhost: string, binding: Pick<ObservedBinding, 'source' | 'destination' | 'destinationType' | 'propertiesKey'>): Promise<boolean>;
 }
 
-/** A non-2xx answer of the management API. `reason` is RabbitMQ's own text. */
-export class ManagementError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    readonly method: string,
-    readonly path: string,
-  ) {
-    super(`${method} ${path}: ${status} ${reason}`);
-    this.name = 'ManagementError';
-  }
-}
-
-/** Connection refused, reset, timeout: the broker is unreachable rather than saying no. */
-export class BrokerUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BrokerUnavailableError';
-  }
+/** Where the reconciler gets observed state: straight from the API, or through the cache. */
+export interface ObservedStateSource {
+  /** `wanted`: the exchange and queue names the caller will look at, a hint a cache may use; defaults to every name. */
+  observe(api: ManagementApi, vhost: string, wanted?: ReadonlySet<string>): Promise<ObservedVhost>;
+  /** Before each operation the operator makes: its event will be the operator's own echo. */
+  expectWrite?(api: ManagementApi, vhost: string, op: Operation): void;
+  /** After each operation the operator made (write-through; a failed one makes the state unknown). */
+  recordWrite(api: ManagementApi, vhost: string, op: Operation, ok: boolean, propertiesKey?: string): void;
+  /** Forget what is known of a vhost: the next observe reads RabbitMQ. */
+  invalidate(api: ManagementApi, vhost: string): void;
 }

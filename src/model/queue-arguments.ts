@@ -1,5 +1,5 @@
 import type { QueueSpec } from '../api/schema.js';
-import type { Arguments } from './types.js';
+import type { Arguments } from './observed.js';
 
 /** A queue's arguments as RabbitMQ stores them: the type travels as `x-queue-type`. */
 export function queueArguments(q: Pick<QueueSpec, 'type' | 'arguments'>): Arguments {
