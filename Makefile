@@ -63,7 +63,7 @@ run: deps
 ## bench: the benchmark suite (BENCH=<name> for one, QUICK=1 for a smoke run)
 bench: deps
 	bash hack/env-up.sh
-	kubectl --kubeconfig .local/kubeconfig apply --server-side --force-conflicts -k crds/ >/dev/null
+	kubectl --kubeconfig .local/kubeconfig apply --server-side --force-conflicts -f crds/ >/dev/null
 	kubectl --kubeconfig .local/kubeconfig wait --for condition=Established crd/rabbitqueuebatches.rabbitbatch.io --timeout=60s >/dev/null
 	node_modules/.bin/node --import tsx bench/run.ts $(BENCH)
 

@@ -14,7 +14,7 @@ export KUBECONFIG="$PWD/.local/kubeconfig"
 kubectl version 2>/dev/null | sed -n '2p' || true
 
 step "install the CRD (crds/, generated from src/api/schema.ts)"
-kubectl apply --server-side --force-conflicts -k crds/
+kubectl apply --server-side --force-conflicts -f crds/
 kubectl wait --for condition=Established crd/rabbitqueuebatches.rabbitbatch.io --timeout=60s
 
 step "run the operator from source (logs: .local/logs/operator.log)"

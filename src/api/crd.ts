@@ -9,6 +9,8 @@ import { toStructural } from './structural.js';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const CRD_FILE = `crds/${GROUP}_${PLURAL}.yaml`;
+/** The copy Kustomize installs (deploy/crds): a kustomization cannot reach files outside its directory. */
+export const CRD_KUSTOMIZE_FILE = `deploy/crds/${GROUP}_${PLURAL}.yaml`;
 
 function openApi(schema: z.ZodType): unknown {
   return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' }));

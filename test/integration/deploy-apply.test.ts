@@ -245,6 +245,12 @@ describe('deploy/default applies to the API server', () => {
     expect(crd.out).toMatch(/serverside-applied \(server dry run\)/);
   });
 
+  it('`kubectl apply -f crds/` works: the directory holds plain manifests (server dry run)', () => {
+    const res = kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${MANAGER}`, '--dry-run=server', '-f', join(ROOT, 'crds')]);
+    expect(res.status, res.err).toBe(0);
+    expect(res.out).toMatch(/rabbitqueuebatches\.rabbitbatch\.io serverside-applied \(server dry run\)/);
+  });
+
   it('server-side apply of every other rendered object (the Deployment at 0 replicas)', () => {
     const objs = structuredClone(defaultCopy.filter((o) => o.kind !== 'CustomResourceDefinition'));
     for (const o of objs) if (o.kind === 'Deployment') o.spec.replicas = 0;

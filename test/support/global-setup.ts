@@ -51,7 +51,7 @@ export async function installCrds(kubeconfigPath: string): Promise<void> {
   const auth = (tls.headers as Record<string, string> | undefined)?.Authorization;
   if (auth) headers.authorization = auth;
   const dispatcher = new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } as never });
-  for (const file of readdirSync(`${ROOT}crds`).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')) {
+  for (const file of readdirSync(`${ROOT}crds`).filter((f) => f.endsWith('.yaml'))) {
     for (const doc of parseAllDocuments(readFileSync(`${ROOT}crds/${file}`, 'utf8'))) {
       const crd = doc.toJSON() as { metadata: { name: string } };
       const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}?fieldManager=rabbitbatch-tests&force=true`;

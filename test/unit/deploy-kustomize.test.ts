@@ -88,7 +88,7 @@ describe('kustomize renders', () => {
     expect(added('deploy/overlays/all')).toEqual(['HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'ServiceMonitor']);
   });
 
-  it('deploy/default installs the generated CRD from crds/', () => {
+  it('deploy/default installs the generated CRD (deploy/crds, a copy of crds/)', () => {
     const generated = read('crds/rabbitbatch.io_rabbitqueuebatches.yaml');
     const crd = find(render('deploy/default'), 'CustomResourceDefinition');
     const { labels: _labels, ...renderedMeta } = crd.metadata;
