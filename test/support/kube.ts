@@ -35,6 +35,8 @@ export async function createTestNamespace(prefix: string, kubeconfig?: string): 
             { group: GROUP, version: VERSION, plural: PLURAL, namespace: name, name: b.metadata.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] },
           )
           .catch(() => undefined);
+        // No garbage collector on the test plane: the objects go too, not only the namespace.
+        await objects.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: name, name: b.metadata.name }).catch(() => undefined);
       }
       await core.deleteNamespace({ name }).catch(() => undefined);
     },

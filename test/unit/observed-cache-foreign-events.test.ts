@@ -92,4 +92,19 @@ describe('CachedObservedState with foreign events', () => {
     expect((await cache.observe(broker.api, '/', new Set(['mine']))).queues.has('mine')).toBe(false);
     expect(broker.queueLists).toBe(1);
   });
+
+  it('tells a binding to queue x from a binding to exchange x: its own echo of one is not the echo of the other', () => {
+    const cache = new CachedObservedState();
+    const toQueue: { source: string; destination: string; destinationType: 'queue' | 'exchange'; routingKey: string; arguments: Record<string, string> } = { source: 'src', destination: 'x', destinationType: 'queue', routingKey: 'k', arguments: {} };
+    const toExchange = { ...toQueue, destinationType: 'exchange' as const };
+    const bindEvent = (b: typeof toQueue, action: string) => ({ kind: 'binding' as const, action, vhost: '/', source: b.source, destination: b.destination, destinationType: b.destinationType, routingKey: b.routingKey });
+    // The operator binds to the queue; somebody else unbinds the exchange of the same name.
+    cache.expectWrite(fakeBroker([]).api, '/', { type: 'bind', resource: 'binding/src/x/k', binding: toQueue });
+    cache.expectWrite(fakeBroker([]).api, '/', { type: 'unbind', resource: 'binding/src/x/k', binding: { ...toQueue, propertiesKey: 'k' } });
+    expect(cache.applyEvent('fake', bindEvent(toExchange, 'created'))).toBe(true);
+    expect(cache.applyEvent('fake', bindEvent(toExchange, 'deleted'))).toBe(true);
+    // The operator's own echoes are still recognised as such.
+    expect(cache.applyEvent('fake', bindEvent(toQueue, 'created'))).toBe(false);
+    expect(cache.applyEvent('fake', bindEvent(toQueue, 'deleted'))).toBe(false);
+  });
 });
