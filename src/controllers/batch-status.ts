@@ -44,10 +44,15 @@ export function toApplied(vhost: string, owned: Iterable<string>): Applied {
   return applied;
 }
 
-/** Owned after a run: what was owned, plus what it created or adopted, minus what it deleted. */
-export function nextOwned(owned: ReadonlySet<string>, result: ExecutionResult): Set<string> {
-  const next = new Set([...owned, ...result.created, ...result.adopted]);
+/**
+ * Owned after a run: what was recorded, plus the write-ahead entries (`applying`) that came to
+ * exist, plus what it created or adopted, minus what it deleted.
+ */
+export function ownedAfterRun(recorded: ReadonlySet<string>, applying: ReadonlySet<string>, result: ExecutionResult): Set<string> {
+  const next = new Set([...recorded, ...applying, ...result.created, ...result.adopted]);
   for (const r of result.deleted) next.delete(r);
+  const exists = new Set(result.items.filter((i) => i.status === 'Ready' || i.status === 'Retained' || i.status === 'Conflict').map((i) => i.resource));
+  for (const r of applying) if (!recorded.has(r) && !exists.has(r) && !result.created.includes(r)) next.delete(r);
   return next;
 }
 

@@ -24,13 +24,13 @@ import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } f
 import { formatErrors, validateSpec } from '../api/validate.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { namesLookedAt } from '../batch/names-looked-at.js';
-import { planBatch, planDeletion } from '../batch/plan.js';
+import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
 import { BrokerUnavailableError, classify, InvalidSpecError } from '../model/errors.js';
 import { isCreate } from '../model/operation.js';
 import { reportRun, type RecordEvent } from './batch-report.js';
-import { buildStatus, failureStatus, nextOwned, ownedSet, toApplied, type FailureContext } from './batch-status.js';
+import { buildStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
 import { Claims, keyOf, type EndpointOf } from './claims.js';
 import type { ResolvedConnection } from './connections.js';
 import { TerminalError, type ReconcileContext, type ReconcileRequest, type ReconcileResult } from './controller.js';
@@ -124,7 +124,8 @@ export class RabbitQueueBatchReconciler {
     const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource)).map((i) => i.resource);
     const seconds = (performance.now() - started) / 1000;
 
-    const status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: adopted(nextOwned(owned, result), recorded, applying, result), result, now: this.timestamp() });
+    const owns = ownedAfterRun(recorded, applying, result);
+    const status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
     this.withConnectionSummary(batch, status, api);
     await this.deps.writeStatus(batch, status);
     this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
@@ -151,7 +152,7 @@ export class RabbitQueueBatchReconciler {
     this.forget(keyOf(batch));
   }
 
-  private execute(plan: Parameters<typeof executePlan>[0], api: ManagementApi, spec: Pick<RabbitQueueBatchSpec, 'mode' | 'vhost'>, signal: AbortSignal): Promise<ExecutionResult> {
+  private execute(plan: Plan, api: ManagementApi, spec: Pick<RabbitQueueBatchSpec, 'mode' | 'vhost'>, signal: AbortSignal): Promise<ExecutionResult> {
     return executePlan(plan, api, {
       mode: spec.mode,
       concurrency: this.deps.settings.batchConcurrency,
@@ -224,9 +225,3 @@ export class RabbitQueueBatchReconciler {
   }
 }
 
-/** Keeps a write-ahead entry only if it came to exist; what was owned before stays owned. */
-function adopted(next: Set<string>, recorded: ReadonlySet<string>, applying: ReadonlySet<string>, result: ExecutionResult): Set<string> {
-  const exists = new Set(result.items.filter((i) => i.status === 'Ready' || i.status === 'Retained' || i.status === 'Conflict').map((i) => i.resource));
-  for (const r of applying) if (!recorded.has(r) && !exists.has(r) && !result.created.includes(r)) next.delete(r);
-  return next;
-}

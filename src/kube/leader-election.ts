@@ -20,6 +20,7 @@ import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { MicroTime, micro } from './micro-time.js';
+import { apiStatusCode, isNotFound } from './custom-object.js';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
@@ -121,7 +122,7 @@ export class LeaderElector {
         return;
       } catch (err) {
         // 409: the Lease changed between our read and write; read it again.
-        if ((err as { code?: number }).code === 409 && attempt < 3) continue;
+        if (apiStatusCode(err) === 409 && attempt < 3) continue;
         this.o.log.warn({ err }, 'could not release the leader lease; it will expire');
         return;
       }
@@ -143,7 +144,7 @@ export class LeaderElector {
     try {
       lease = await api.readNamespacedLease({ name: this.name, namespace });
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (!isNotFound(err)) throw err;
       await api.createNamespacedLease({
         namespace,
         body: {

@@ -14,6 +14,7 @@
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MicroTime } from '../kube/micro-time.js';
+import { isNotFound } from '../kube/custom-object.js';
 
 export const MEMBER_LABEL = 'rabbitbatch.io/member';
 
@@ -71,7 +72,7 @@ export class Membership {
       const existing = await this.o.api.readNamespacedLease({ name: this.name, namespace: this.o.namespace });
       await this.o.api.replaceNamespacedLease({ name: this.name, namespace: this.o.namespace, body: { ...body(), metadata: { ...body().metadata, resourceVersion: existing.metadata?.resourceVersion } } as V1Lease });
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (!isNotFound(err)) throw err;
       await this.o.api.createNamespacedLease({ namespace: this.o.namespace, body: body() });
     }
   }
