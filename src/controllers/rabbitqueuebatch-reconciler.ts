@@ -32,6 +32,7 @@ import { isCreate } from '../model/operation.js';
 import { reportRun, type RecordEvent } from './batch-report.js';
 import { buildStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
 import { Claims, keyOf, type EndpointOf } from './claims.js';
+import { ConnectionSummaries } from './connection-summaries.js';
 import type { ResolvedConnection } from './connections.js';
 import { TerminalError, type ReconcileContext, type ReconcileRequest, type ReconcileResult } from './controller.js';
 
@@ -55,11 +56,10 @@ export interface ReconcilerDeps {
 }
 
 type Context = ReconcileContext<RabbitQueueBatch>;
-const CONNECTION_SUMMARY_EVERY_MS = 30_000;
 
 export class RabbitQueueBatchReconciler {
   private readonly now: () => Date;
-  private readonly summaryWrittenAt = new Map<string, number>();
+  private readonly summaries: ConnectionSummaries;
   /**
    * What each batch owns, as this process last wrote it to `status.applied`. The store can lag
    * behind our own status write (its watch event has not arrived yet); while this process holds
@@ -69,6 +69,7 @@ export class RabbitQueueBatchReconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.summaries = new ConnectionSummaries(this.now);
   }
 
   /** The controller's reconcile function. */
@@ -92,7 +93,7 @@ export class RabbitQueueBatchReconciler {
   /** Drops what this process remembers of `key`: another writer may change its status next. */
   forget(key: string): void {
     this.ownedWritten.delete(key);
-    this.summaryWrittenAt.delete(key);
+    this.summaries.forget(key);
   }
 
   /** One run; what it returns decides the next one (`nextRun`). */
@@ -126,7 +127,7 @@ export class RabbitQueueBatchReconciler {
 
     const owns = ownedAfterRun(recorded, applying, result);
     const status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
-    this.withConnectionSummary(batch, status, api);
+    this.summaries.refresh(batch, status, () => this.deps.connectionSummary?.(api));
     await this.deps.writeStatus(batch, status);
     this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
     reportRun(this.deps, { batch, spec, result, seconds, writes, repaired });
@@ -207,17 +208,6 @@ export class RabbitQueueBatchReconciler {
   private ownedOf(batch: RabbitQueueBatch): Set<string> {
     const written = this.ownedWritten.get(keyOf(batch));
     return written && written.uid === batch.metadata.uid ? new Set(written.owned) : ownedSet(batch.status?.applied);
-  }
-
-  /** Refreshes `status.connection` at most every 30 s per batch: never a status-write storm. */
-  private withConnectionSummary(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus, api: ManagementApi): void {
-    const key = keyOf(batch);
-    const last = this.summaryWrittenAt.get(key) ?? 0;
-    if (batch.status?.connection && this.now().getTime() - last < CONNECTION_SUMMARY_EVERY_MS) return;
-    const summary = this.deps.connectionSummary?.(api);
-    if (!summary) return;
-    status.connection = summary;
-    this.summaryWrittenAt.set(key, this.now().getTime());
   }
 
   private timestamp(): string {
