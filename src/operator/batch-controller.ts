@@ -19,7 +19,7 @@ import { writeStatusIfChanged } from '../kube/status.js';
 import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { withHandOver } from '../sharding/hand-over.js';
 import { SHARD_LABEL } from '../sharding/sharder.js';
-import { connectionSummary, type RabbitSide } from './rabbit-side.js';
+import { connectionSummary, type RabbitHooks, type RabbitSide } from './rabbit-side.js';
 
 export const CONTROLLER_NAME = 'rabbitqueuebatch';
 
@@ -35,7 +35,13 @@ export interface BatchControllerOptions {
   events: EventRecorder;
 }
 
-export function createBatchController(o: BatchControllerOptions): Controller<RabbitQueueBatch> {
+export interface BatchController {
+  controller: Controller<RabbitQueueBatch>;
+  /** For `RabbitSide.start`: drift enqueues the batches that claim the object; a full re-list, every batch. */
+  rabbitHooks: RabbitHooks;
+}
+
+export function createBatchController(o: BatchControllerOptions): BatchController {
   const { config, kubeConfig: kc } = o;
   const coords = { group: GROUP, version: VERSION, plural: PLURAL };
   const ref = (b: RabbitQueueBatch) => ({ ...coords, namespace: b.metadata.namespace, name: b.metadata.name });
@@ -87,14 +93,16 @@ export function createBatchController(o: BatchControllerOptions): Controller<Rab
   });
   controller.store.addIndex(CLAIMS_INDEX, claimsIndex(config.maxItems));
 
-  // RabbitMQ's side: drift enqueues the batches that claim the object; a full re-list, every batch.
   const claims = new Claims(controller.store, (b) => o.connections.endpointOf(b));
-  o.rabbit.onDrift = (event) => {
-    for (const key of claims.concernedBy(o.rabbit.endpoint, event)) controller.enqueue(key);
+  const endpoint = o.connections.defaultClient().endpoint;
+  const rabbitHooks: RabbitHooks = {
+    endpoint,
+    onDrift: (event) => {
+      for (const key of claims.concernedBy(endpoint, event)) controller.enqueue(key);
+    },
+    onResync: () => {
+      for (const b of controller.store.list()) controller.enqueue(keyOf(b));
+    },
   };
-  o.rabbit.onResync = () => {
-    for (const b of controller.store.list()) controller.enqueue(keyOf(b));
-  };
-  o.rabbit.endpoint = o.connections.defaultClient().endpoint;
-  return controller;
+  return { controller, rabbitHooks };
 }

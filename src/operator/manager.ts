@@ -63,7 +63,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
   const path = config.watchNamespace ? `/apis/${GROUP}/${VERSION}/namespaces/${config.watchNamespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const sharding = config.flags.sharding === true;
-  const controller = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
+  const { controller, rabbitHooks } = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
 
   let elector: LeaderElector | undefined;
   const metricsServer = await listen(config.flags.metricsBindAddress, metricsHandler(registry));
@@ -132,6 +132,6 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   }
   if (elector) elector.run();
   else await controller.start();
-  await rabbit.start();
+  await rabbit.start(rabbitHooks);
   return { registry, controller, metricsAddress: addressOf(metricsServer), probeAddress: addressOf(probeServer), stop };
 }

@@ -17,15 +17,21 @@ import { RabbitEventStream } from '../rabbit/event-stream.js';
 import type { RabbitEvent } from '../model/observed.js';
 import type { ManagementApi } from '../model/broker.js';
 
+/** What the batch controller does with RabbitMQ's side: given at `start`, never patched in later. */
+export interface RabbitHooks {
+  /** The default connection's endpoint: the one whose events we receive. */
+  endpoint: string;
+  /** Somebody else changed an object: repair the batches that declare it. */
+  onDrift(event: RabbitEvent): void;
+  /** The cache was dropped (subscribe, periodic resync): re-verify every batch. */
+  onResync(): void;
+}
+
 export interface RabbitSide {
   cache: CachedObservedState;
   events: RabbitEventStream;
-  /** The default connection's endpoint: the one whose events we receive. */
-  endpoint: string;
   lastFullResync: Date | undefined;
-  onDrift: (event: RabbitEvent) => void;
-  onResync: () => void;
-  start(): Promise<void>;
+  start(hooks: RabbitHooks): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,29 +54,28 @@ export function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, r
   connection.on('connected', () => log.info('RabbitMQ event stream: AMQP connection open'));
 
   let timer: NodeJS.Timeout | undefined;
+  let hooks: RabbitHooks = { endpoint: '', onDrift: () => undefined, onResync: () => undefined };
   const side: RabbitSide = {
     cache,
-    endpoint: '',
     lastFullResync: undefined,
-    onDrift: () => undefined,
-    onResync: () => undefined,
     events: new RabbitEventStream({
       connection,
       onEvent: (event) => {
-        if (cache.applyEvent(side.endpoint, event)) side.onDrift(event);
+        if (cache.applyEvent(hooks.endpoint, event)) hooks.onDrift(event);
       },
       onSubscribed: () => {
         log.info('subscribed to RabbitMQ events: re-verifying every batch');
-        cache.setEventsLive(side.endpoint, true);
+        cache.setEventsLive(hooks.endpoint, true);
         fullResync('resync');
       },
       onUnsubscribed: () => {
         log.warn('RabbitMQ event stream lost: the cache expires entries until it is back');
-        cache.setEventsLive(side.endpoint, false);
+        cache.setEventsLive(hooks.endpoint, false);
       },
       onError: (err) => log.warn({ err }, 'RabbitMQ event stream error'),
     }),
-    async start() {
+    async start(given) {
+      hooks = given;
       shared?.start();
       timer = setInterval(() => fullResync('resync'), config.resyncIntervalMs);
       timer.unref();
@@ -88,7 +93,7 @@ export function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, r
   function fullResync(source: 'resync'): void {
     cache.invalidateAll(source);
     side.lastFullResync = new Date();
-    side.onResync();
+    hooks.onResync();
   }
   return side;
 }
