@@ -3,7 +3,7 @@
  * only the folders listed for it: lower layers never import higher ones, so there are no folder
  * cycles. See docs/adr/0005-one-shape-for-the-control-loop.md for what lives where.
  *
- *   api → model → batch → cache / metrics / rabbit / kube → controllers → sharding → operator → cli
+ *   api → model → batch → cache / metrics / rabbit / kube → controllers / export → sharding → operator → cli
  *   (util, config and log are leaves anyone may use)
  */
 const allowed = {
@@ -18,9 +18,10 @@ const allowed = {
   rabbit: ['api', 'model', 'batch', 'metrics', 'util', 'log'],
   kube: ['api', 'model', 'metrics', 'util', 'log'],
   controllers: ['api', 'model', 'batch', 'cache', 'metrics', 'rabbit', 'kube', 'util', 'log', 'config'],
+  export: ['api', 'model', 'batch', 'rabbit', 'util'],
   sharding: ['api', 'model', 'controllers', 'kube', 'metrics', 'util', 'log'],
   operator: ['api', 'model', 'batch', 'cache', 'metrics', 'rabbit', 'kube', 'controllers', 'sharding', 'util', 'log', 'config'],
-  cli: ['api', 'model', 'batch', 'cache', 'metrics', 'rabbit', 'kube', 'controllers', 'sharding', 'operator', 'util', 'log', 'config'],
+  cli: ['api', 'model', 'batch', 'cache', 'metrics', 'rabbit', 'kube', 'controllers', 'export', 'sharding', 'operator', 'util', 'log', 'config'],
 };
 const folders = Object.keys(allowed);
 

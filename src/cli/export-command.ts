@@ -18,7 +18,7 @@ import { manifestYaml, toManifests, type Manifest } from '../export/manifests.js
 import { pack, parseGroupRule, type GroupRule } from '../export/pack.js';
 import { select, type Selection } from '../export/select.js';
 import { ExportInputError, type Skipped, type Topology } from '../export/topology.js';
-import { BrokerUnavailableError, ManagementError } from '../rabbit/management-api.js';
+import { BrokerUnavailableError, ManagementError } from '../model/errors.js';
 import { ManagementClient } from '../rabbit/management-client.js';
 import { connectionOptions, type ConnectionFlags } from './connection-flags.js';
 

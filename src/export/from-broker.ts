@@ -3,7 +3,7 @@
  * `monitoring` (or `management`) tag and read permissions is enough. Policies need the
  * `policymaker` tag to be listed; without it they are noted, not an error.
  */
-import { ManagementError } from '../rabbit/management-api.js';
+import { ManagementError } from '../model/errors.js';
 import { segment } from '../rabbit/management-client.js';
 import { ExportInputError, emptyTopology, type RawArguments, type Topology } from './topology.js';
 

@@ -7,7 +7,7 @@
  * Every item is checked with the API's own zod schemas, so what is exported is accepted.
  */
 import { bindingSchema, exchangeSchema, queueSchema, type BindingSpec, type ExchangeSpec, type QueueSpec } from '../api/schema.js';
-import { bindingId } from '../batch/resources.js';
+import { bindingId } from '../model/identity.js';
 import { describeIssue } from './read-input.js';
 import type { Skipped, Topology } from './topology.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { specSchema, type RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
 import { planBatch } from '../../src/batch/plan.js';
-import type { ObservedVhost } from '../../src/rabbit/types.js';
+import type { ObservedVhost } from '../../src/model/observed.js';
 
 const spec = (input: Partial<RabbitQueueBatchSpecInput>) => specSchema.parse(input);
 const decisions = (items: { resource: string; decision: string }[]) => Object.fromEntries(items.map((i) => [i.resource, i.decision]));
