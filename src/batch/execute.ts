@@ -148,6 +148,11 @@ class Run {
       this.markFailed(op.resource, `not applied: depends on ${blockedBy}, which failed`, false);
       return;
     }
+    const keptFor = op.type === 'deleteExchange' ? this.keptDeadLetterQueue(op.deadLetteredBy) : undefined;
+    if (keptFor) {
+      this.set(op.resource, 'Retained', `kept: queue/${keptFor} stays in RabbitMQ and names this exchange as its x-dead-letter-exchange; its dead letters would be lost`);
+      return;
+    }
     const started = performance.now();
     this.options.beforeOperation?.(op);
     const outcome = await this.perform(op);
@@ -237,8 +242,13 @@ class Run {
     }
   }
 
+  /** A queue that dead-letters to an exchange about to be deleted and is not deleted itself (kept, or never this run's to delete). */
+  private keptDeadLetterQueue(queues: string[] | undefined): string | undefined {
+    return queues?.find((q) => !this.deleted.includes(`queue/${q}`));
+  }
+
   private failedDependency(op: Operation): string | undefined {
-    if (op.type !== 'bind') return undefined;
+    if (op.type !== 'bind' || op.afterRecreate) return undefined;
     const source = `exchange/${op.binding.source}`;
     const destination = `${op.binding.destinationType}/${op.binding.destination}`;
     return [source, destination].find((r) => this.failed.has(r));

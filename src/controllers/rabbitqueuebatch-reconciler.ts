@@ -14,6 +14,7 @@ import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } f
 import { formatErrors, validateSpec } from '../api/validate.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion } from '../batch/plan.js';
+import { readBackRebindings, recreatedQueues } from '../batch/recreate.js';
 import { bindingId, exchangeId, kindOf, namesLookedAt, queueId } from '../batch/resources.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
@@ -164,7 +165,7 @@ export class RabbitQueueBatchReconciler {
       // The write-ahead record carries `applied` as this process knows it (the store may lag).
       await this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() });
     }
-    const result = await executePlan(plan, connection.api, {
+    let result = await executePlan(plan, connection.api, {
       mode: spec.mode,
       concurrency: this.deps.settings.batchConcurrency,
       beforeOperation: (op) => this.deps.observed.expectWrite?.(connection.api, spec.vhost, op),
@@ -173,6 +174,11 @@ export class RabbitQueueBatchReconciler {
         this.deps.observed.recordWrite(connection.api, spec.vhost, op, ok, propertiesKey);
       },
     });
+    const recreated = recreatedQueues(plan, result);
+    if (recreated.length > 0) {
+      result = await readBackRebindings(connection.api, plan, result);
+      this.deps.event(batch, 'Normal', 'Recreated', `recreated ${recreated.join(', ')} with the spec's settings (onConflict: RecreateIfEmpty; it was empty and unused) and bound its bindings again`);
+    }
     // Re-created objects this batch had made before: someone deleted them (drift, repaired).
     const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource));
     for (const r of repaired) this.deps.metrics.onDriftRepaired(kindOf(r.resource));

@@ -23,6 +23,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import { registerHttpPoolMetrics, type HttpPoolMetrics } from '../metrics/pool-metrics.js';
+import { describeCode } from './network-errors.js';
 import { BrokerUnavailableError } from './management-api.js';
 import { tlsFailure } from './tls-errors.js';
 
@@ -153,7 +154,7 @@ export class HttpPool {
         const code = errorCode(err);
         if (attempt === 1 && SOCKET_CLOSED_UNDER_US.has(code) && IDEMPOTENT.has(method)) continue;
         this.metrics?.requestDone(method, 'error');
-        throw new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${code || (err as Error).message}`, { cause: err });
+        throw new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${(code && describeCode(code)) || code || (err as Error).message}`, { cause: err });
       }
     }
   }
