@@ -33,6 +33,8 @@ export interface Failure {
   /** False when RabbitMQ refused the request itself (a 4xx such as an invalid argument): the
    * same spec will fail the same way, so retrying hot only churns objects. */
   retryable?: boolean;
+  /** RabbitMQ's HTTP status, when it answered (401/403: the credentials were refused). */
+  status?: number;
 }
 
 export type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Blocked' | 'RolledBack' | 'VhostNotFound';
@@ -64,7 +66,7 @@ export interface ExecuteOptions {
   onOperation?: (op: Operation, ok: boolean, seconds: number, propertiesKey?: string) => void;
 }
 
-type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; unavailable?: boolean; permanent?: boolean };
+type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; unavailable?: boolean; permanent?: boolean; status?: number };
 
 export async function executePlan(plan: Plan, api: ManagementApi, options: ExecuteOptions): Promise<ExecutionResult> {
   const run = new Run(plan, api, options);
@@ -170,7 +172,7 @@ class Run {
     }
     if (outcome.unavailable) this.brokerUnavailable = true;
     if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
-    else this.markFailed(op.resource, outcome.error, true, !outcome.permanent);
+    else this.markFailed(op.resource, outcome.error, true, !outcome.permanent, outcome.status);
   }
 
   private async perform(op: Operation): Promise<OpOutcome> {
@@ -254,10 +256,10 @@ class Run {
     return [source, destination].find((r) => this.failed.has(r));
   }
 
-  private markFailed(resource: string, error: string, first: boolean, retryable = true): void {
+  private markFailed(resource: string, error: string, first: boolean, retryable = true, status?: number): void {
     this.failed.add(resource);
     this.set(resource, 'Failed', error);
-    if (first && !this.failure) this.failure = { resource, error, retryable };
+    if (first && !this.failure) this.failure = { resource, error, retryable, ...(status !== undefined ? { status } : {}) };
   }
 
   private set(resource: string, status: ItemStatus, error?: string): void {
@@ -303,7 +305,7 @@ function describeFailure(op: Operation, err: unknown): OpOutcome {
     if (err.status === 404 && isDelete(op)) return { ok: true };
     // 404 (a queue deleted meanwhile) and 409 can pass; other 4xx are the request itself.
     const permanent = err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
-    return { ok: false, error: `${err.status} ${err.reason}`, permanent };
+    return { ok: false, error: `${err.status} ${err.reason}`, permanent, status: err.status };
   }
   return { ok: false, error: errorText(err) };
 }

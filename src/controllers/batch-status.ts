@@ -118,8 +118,9 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
   const items = [...result.items].sort((a, b) => a.resource.localeCompare(b.resource));
   const count = (s: string) => items.filter((i) => i.status === s).length;
   return {
-    ...previous,
+    ...withoutRetired(previous),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    ready: `${count('Ready')}/${items.length}`,
     conditions: setConditions(previous?.conditions, readyConditions(result), generation, now),
     summary: {
       total: items.length,
@@ -136,10 +137,20 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
   };
 }
 
+/**
+ * The previous status without fields no longer written: `connection` (pool and cache figures,
+ * now only on /metrics) that an older version left in the status goes at the next write.
+ */
+function withoutRetired(previous: RabbitQueueBatchStatus | undefined): RabbitQueueBatchStatus {
+  if (!previous) return {};
+  const { connection: _retired, ...rest } = previous as RabbitQueueBatchStatus & { connection?: unknown };
+  return rest;
+}
+
 /** A status for a spec that fails validation or a connection that cannot be resolved. */
 export function failedStatus(previous: RabbitQueueBatchStatus | undefined, generation: number | undefined, reason: string, message: string, now: string): RabbitQueueBatchStatus {
   return {
-    ...previous,
+    ...withoutRetired(previous),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: setConditions(
       previous?.conditions,

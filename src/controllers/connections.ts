@@ -11,6 +11,13 @@ import type { ManagementApi } from '../rabbit/management-api.js';
 import { Reason } from './batch-status.js';
 import { ConnectionError, connectionKey, type ResolvedConnection } from './rabbitqueuebatch-reconciler.js';
 
+/** Store index: the connection Secret a batch names, as `namespace/name`. */
+export const SECRETS_INDEX = 'connection-secrets';
+export const secretOf = (b: RabbitQueueBatch): string[] => {
+  const name = b.spec.rabbitmq?.connectionSecret?.name;
+  return name ? [`${b.metadata.namespace}/${name}`] : [];
+};
+
 export type ClientFactory = (connection: RabbitConnection) => ManagementApi & { close(): Promise<void> };
 
 export class ConnectionResolver {
@@ -22,6 +29,8 @@ export class ConnectionResolver {
     private readonly core: CoreV1Api,
     private readonly defaultConnection: RabbitConnection,
     private readonly createClient: ClientFactory,
+    /** Told about every Secret read (its resourceVersion, or '' when missing), so it can be watched. */
+    private readonly onSecretRead: (namespace: string, name: string, version: string) => void = () => undefined,
   ) {
     this.secrets.add(defaultConnection.password);
   }
@@ -51,9 +60,12 @@ export class ConnectionResolver {
     const namespace = batch.metadata.namespace;
     let data: Record<string, string> | undefined;
     try {
-      data = (await this.core.readNamespacedSecret({ name, namespace })).data;
+      const secret = await this.core.readNamespacedSecret({ name, namespace });
+      data = secret.data;
+      this.onSecretRead(namespace, name, secret.metadata?.resourceVersion ?? '');
     } catch (err) {
       const code = (err as { code?: number }).code;
+      if (code === 404) this.onSecretRead(namespace, name, '');
       if (code === 404 || code === 403) {
         throw new ConnectionError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
       }

@@ -16,10 +16,12 @@ import { createLogger } from '../log/logger.js';
 import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { addressOf, listen, metricsHandler, probesHandler } from '../metrics/server.js';
 import { ManagementClient } from '../rabbit/management-client.js';
-import { ConnectionResolver } from './connections.js';
+import { ConnectionResolver, SECRETS_INDEX, secretOf } from './connections.js';
+import { SecretWatch } from '../kube/secret-watch.js';
+import { brokerReadiness } from '../metrics/broker-readiness.js';
 import { Controller } from './controller.js';
 import { CLAIMS_INDEX, FINALIZER, RabbitQueueBatchReconciler, claimKeys, keyOf } from './rabbitqueuebatch-reconciler.js';
-import { batchesConcerned, connectionSummary, startRabbitSide } from './rabbit-side.js';
+import { batchesConcerned, startRabbitSide } from './rabbit-side.js';
 import { Membership } from '../sharding/membership.js';
 import { SHARD_LABEL, Sharder, releaseIfDraining } from '../sharding/sharder.js';
 import { ownPodReporter } from './own-pod-report.js';
@@ -58,10 +60,22 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const kc = loadKubeConfig(config.flags.kubeconfig);
-  const connections = new ConnectionResolver(kc.makeApiClient(CoreV1Api), config.rabbit, (c) =>
-    new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
+  // A changed (or newly created) connection Secret re-reconciles the batches naming it at once.
+  const secretWatch: { current?: SecretWatch } = {};
+  const connections = new ConnectionResolver(
+    kc.makeApiClient(CoreV1Api),
+    config.rabbit,
+    (c) => new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
+    (namespace, name, version) => secretWatch.current?.ensure(namespace, name, version),
   );
   const log = createLogger({ level: config.logLevel, secrets: () => connections.secrets, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  secretWatch.current = new SecretWatch({
+    kubeConfig: kc,
+    log,
+    onChange: (namespace, name) => {
+      for (const b of controller.store.byIndex(SECRETS_INDEX, `${namespace}/${name}`)) controller.enqueue(keyOf(b));
+    },
+  });
   const rabbit = startRabbitSide(config, log, registry);
   const events = new EventRecorder({ kubeConfig: kc, component: 'rabbitbatch', instance: config.identity, logger: log });
   const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
@@ -84,7 +98,6 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     removeFinalizer: (b) => removeFinalizerPersisted(kc, { ...coords, namespace: b.metadata.namespace, name: b.metadata.name }, b, FINALIZER).then(() => undefined),
     event: (b, type, reason, message) => events.record({ apiVersion: API_VERSION, kind: KIND, metadata: b.metadata }, type, reason, message),
     metrics: createBatchMetrics(registry, itemCounts),
-    connectionSummary: (api) => connectionSummary(api, rabbit),
     audit: (entry) => log.info({ audit: entry }, 'audit'),
     settings: {
       maxItems: config.maxItems,
@@ -124,6 +137,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
       JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(obj.metadata.labels ?? {}),
   });
   controller.store.addIndex(CLAIMS_INDEX, (b) => claimKeys(b));
+  controller.store.addIndex(SECRETS_INDEX, secretOf);
   const defaultEndpoint = connections.defaultClient().endpoint;
   const enqueueAll = () => {
     for (const b of controller.store.list()) controller.enqueue(keyOf(b));
@@ -134,6 +148,8 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   rabbit.onResync = enqueueAll;
   rabbit.endpoint = defaultEndpoint;
 
+  const rabbitmqReady = brokerReadiness(() => connections.defaultClient(), log);
+  void rabbitmqReady.check().catch(() => undefined); // says at start (in the log) when the broker is not there
   const metricsServer = await listen(config.flags.metricsBindAddress, metricsHandler(registry));
   const probeServer = await listen(
     config.flags.healthProbeBindAddress,
@@ -151,7 +167,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
             throw new Error(`the RabbitQueueBatch cache has not synced${why ? `: ${why}` : ''}`);
           },
         },
-        { name: 'rabbitmq', check: async () => { await connections.defaultClient().vhostExists('/'); } },
+        rabbitmqReady,
         { name: 'events', check: () => { if (config.events && !rabbit.events.isSubscribed) throw new Error('not subscribed to RabbitMQ events'); } },
       ],
     ),
@@ -169,6 +185,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     await membership?.stop();
     await elector?.release();
     await rabbit.stop();
+    secretWatch.current?.stop();
     await connections.close();
     await kc.close();
     metricsServer?.close();

@@ -16,7 +16,6 @@ import { registerCacheMetrics } from '../metrics/cache-metrics.js';
 import { bindingId } from '../batch/resources.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
 import { RabbitEventStream, type RabbitEvent } from '../rabbit/event-stream.js';
-import type { ManagementApi } from '../rabbit/management-api.js';
 import { CLAIMS_INDEX, keyOf } from './rabbitqueuebatch-reconciler.js';
 
 export interface RabbitSide {
@@ -110,19 +109,4 @@ export function batchesConcerned(store: { byIndex(i: string, v: string): RabbitQ
     default:
       return [];
   }
-}
-
-/** The small per-endpoint summary each batch's status carries. */
-export function connectionSummary(api: ManagementApi, side: RabbitSide) {
-  const pool = (api as Partial<{ poolStats(): { active: number; idle: number; max: number; reuseRatio: number } }>).poolStats?.();
-  if (!pool) return undefined;
-  return {
-    endpoint: api.endpoint,
-    poolActive: pool.active,
-    poolIdle: pool.idle,
-    poolMax: pool.max,
-    reuseRatio: Math.round(pool.reuseRatio * 100) / 100,
-    cacheHitRate: Math.round(side.cache.stats().hitRate * 100) / 100,
-    ...(side.lastFullResync ? { lastFullResync: side.lastFullResync.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
-  };
 }

@@ -20,6 +20,7 @@ import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import { BrokerUnavailableError, ManagementError, type ManagementApi } from '../rabbit/management-api.js';
 import { TlsError } from '../rabbit/tls-errors.js';
 import type { ObservedStateSource } from '../rabbit/observe.js';
+import { isRefusal, refusalOf, unauthorizedMessage } from './unauthorized.js';
 import { Reason, buildStatus, failedStatus, nextOwned, ownedSet, toApplied } from './batch-status.js';
 
 export const FINALIZER = 'rabbitbatch.io/finalizer';
@@ -65,8 +66,6 @@ export interface ReconcilerDeps {
   removeFinalizer(batch: RabbitQueueBatch): Promise<void>;
   event(batch: RabbitQueueBatch, type: 'Normal' | 'Warning', reason: string, message: string): void;
   metrics: BatchMetrics;
-  /** Pool and cache figures for `status.connection`; written at most every 30 s. */
-  connectionSummary?(api: ManagementApi): RabbitQueueBatchStatus['connection'];
   audit(entry: Record<string, unknown>): void;
   settings: { maxItems: number; batchConcurrency: number; resyncIntervalMs: number; conflictRequeueMs: number };
   now?: () => Date;
@@ -93,11 +92,8 @@ export function connectionKey(batch: RabbitQueueBatch): string {
   return secret ? `${batch.metadata.namespace}/${secret}` : 'default';
 }
 
-const CONNECTION_SUMMARY_EVERY_MS = 30_000;
-
 export class RabbitQueueBatchReconciler {
   private readonly now: () => Date;
-  private readonly summaryWrittenAt = new Map<string, number>();
   /**
    * What each batch owns, as this process last wrote it to `status.applied`. The store can lag
    * behind our own status write (the watch event has not arrived yet); this process is the only
@@ -130,6 +126,7 @@ export class RabbitQueueBatchReconciler {
     } catch (err) {
       if (!(err instanceof ConnectionError)) throw err;
       await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, err.reason, err.message, this.timestamp()));
+      this.deps.event(batch, 'Warning', err.reason, err.message);
       return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
     }
 
@@ -142,9 +139,10 @@ export class RabbitQueueBatchReconciler {
     try {
       observed = await this.deps.observed.observe(connection.api, spec.vhost, namesLookedAt(spec, owned));
     } catch (err) {
-      if (err instanceof ManagementError && (err.status === 401 || err.status === 403)) {
-        const message = `RabbitMQ at ${connection.api.endpoint} refused the credentials (${err.status} ${err.reason}); the user needs the "management" tag and permissions on vhost "${spec.vhost}"`;
+      if (err instanceof ManagementError && isRefusal(err.status)) {
+        const message = unauthorizedMessage(batch, connection.api.endpoint, spec.vhost, err.status, err.reason);
         await this.writeStatus(batch, failedStatus(batch.status, batch.metadata.generation, Reason.Unauthorized, message, this.timestamp()));
+        this.deps.event(batch, 'Warning', Reason.Unauthorized, message);
         return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
       }
       if (err instanceof TlsError) {
@@ -186,7 +184,7 @@ export class RabbitQueueBatchReconciler {
     const seconds = (performance.now() - started) / 1000;
     this.deps.metrics.onBatch(result, seconds);
 
-    const status = buildStatus({
+    let status = buildStatus({
       previous: batch.status,
       generation: batch.metadata.generation,
       vhost: spec.vhost,
@@ -194,10 +192,17 @@ export class RabbitQueueBatchReconciler {
       result,
       now: this.timestamp(),
     });
-    this.withConnectionSummary(batch, status, connection.api);
+    // Observed from the cache, refused at the first write: the credentials, not the batch, are wrong.
+    const refusal = refusalOf(result);
+    if (refusal) {
+      const message = unauthorizedMessage(batch, connection.api.endpoint, spec.vhost, refusal.status, refusal.reason);
+      status = { ...failedStatus(status, batch.metadata.generation, Reason.Unauthorized, message, this.timestamp()) };
+      this.deps.event(batch, 'Warning', Reason.Unauthorized, message);
+    }
     await this.writeStatus(batch, status);
     this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
     this.report(batch, spec, result, seconds, writes);
+    if (refusal) return { requeueAfterMs: this.deps.settings.conflictRequeueMs }; // or at once when the Secret changes
     return this.requeue(result);
   }
 
@@ -230,17 +235,6 @@ export class RabbitQueueBatchReconciler {
   private ownedOf(batch: RabbitQueueBatch): Set<string> {
     const written = this.ownedWritten.get(keyOf(batch));
     return written && written.uid === batch.metadata.uid ? new Set(written.owned) : ownedSet(batch.status?.applied);
-  }
-
-  /** Refreshes `status.connection` at most every 30 s per batch: never a status-write storm. */
-  private withConnectionSummary(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus, api: ManagementApi): void {
-    const key = keyOf(batch);
-    const last = this.summaryWrittenAt.get(key) ?? 0;
-    if (batch.status?.connection && this.now().getTime() - last < CONNECTION_SUMMARY_EVERY_MS) return;
-    const summary = this.deps.connectionSummary?.(api);
-    if (!summary) return;
-    status.connection = summary;
-    this.summaryWrittenAt.set(key, this.now().getTime());
   }
 
   /** The other batch that claims `resource` first (older, then by key), if any. */

@@ -117,12 +117,12 @@ describe('RBAC is least privilege', () => {
     }
   });
 
-  it('secrets: only get, anywhere', () => {
+  it('secrets: only get and watch (by name), never list, anywhere', () => {
     for (const dir of KUSTOMIZATIONS) {
       for (const role of rulesOf(render(dir))) {
         for (const rule of role.rules as Any[]) {
           if ((rule.resources as string[]).some((r) => r === 'secrets' || r.startsWith('secrets/'))) {
-            expect(rule.verbs, role.metadata.name).toEqual(['get']);
+            expect(rule.verbs, role.metadata.name).toEqual(['get', 'watch']);
             expect(rule.resources).toEqual(['secrets']);
           }
         }
@@ -137,7 +137,7 @@ describe('RBAC is least privilege', () => {
     expect(norm(find(objs, 'ClusterRole', 'rabbitbatch-operator').rules)).toEqual(
       [
         '/events: create,patch',
-        '/secrets: get',
+        '/secrets: get,watch',
         'rabbitbatch.io/rabbitqueuebatches: get,list,patch,update,watch',
         'rabbitbatch.io/rabbitqueuebatches/finalizers: patch,update',
         'rabbitbatch.io/rabbitqueuebatches/status: patch,update',
