@@ -22,8 +22,10 @@ export function brokerReadiness(api: () => ManagementApi, log: Logger): BrokerRe
         await client.vhostExists('/');
       } catch (err) {
         const why = causeOf(err);
-        const message = `RabbitMQ management API at ${client.endpoint} (RABBITMQ_URL) does not answer: ${why}`;
-        if (answering !== false) log.warn({ endpoint: client.endpoint, cause: why }, `${message}; the operator stays unready until it does (set RABBITMQ_URL to your broker's management API)`);
+        const message = err instanceof ManagementError
+          ? `RabbitMQ management API at ${client.endpoint} (RABBITMQ_URL) refused the default credentials (RABBITMQ_USERNAME / RABBITMQ_PASSWORD): ${why}`
+          : `RabbitMQ management API at ${client.endpoint} (RABBITMQ_URL) does not answer: ${why}`;
+        if (answering !== false) log.warn({ endpoint: client.endpoint, cause: why }, `${message}; the operator stays unready until this is fixed (RABBITMQ_URL: your broker's management API)`);
         answering = false;
         throw new Error(message, { cause: err });
       }
