@@ -51,7 +51,7 @@ export function createResilience(o: ResilienceOptions): Resilience {
   const halfOpenAfterS = (o.halfOpenAfterMs ?? 5_000) / 1000;
   const translate = (err: unknown): never => {
     if (err instanceof BrokenCircuitError) {
-      throw new BrokerUnavailableError(`RabbitMQ at ${o.endpoint} failed repeatedly${lastFailure ? ` (last error: ${lastFailure.message})` : ''}; the circuit breaker is open: calls fail at once for ${halfOpenAfterS} s before one is tried again`, lastFailure ? { cause: lastFailure } : undefined);
+      throw new BrokerUnavailableError(`RabbitMQ at ${o.endpoint} failed repeatedly${lastFailure ? ` (last error: ${lastFailure.message})` : ''}; circuit open: calls fail at once for ${halfOpenAfterS} s before one is tried again`, lastFailure ? { cause: lastFailure } : undefined);
     }
     throw err;
   };

@@ -169,6 +169,8 @@ describe('ManagementClient', () => {
       for (let i = 0; i < 5; i++) await expect(dead.vhostExists('/')).rejects.toBeInstanceOf(BrokerUnavailableError);
       expect(dead.breakerState).toBe('1'); // cockatiel's CircuitState.Open
       await expect(dead.vhostExists('/')).rejects.toThrow(/circuit open/);
+      // ...and still says what went wrong.
+      await expect(dead.vhostExists('/')).rejects.toThrow(/last error: GET http:\/\/127.0.0.1:1\/api\/vhosts: connection refused/);
       expect(await breakerRegistry.getSingleMetricAsString('rabbitbatch_circuit_breaker_state')).toContain('endpoint="http://127.0.0.1:1"} 1');
       expect(await breakerRegistry.getSingleMetricAsString('rabbitbatch_http_requests_total')).toContain('method="GET",code="error"} 5');
     } finally {
