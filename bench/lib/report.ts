@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 
 export interface Row {
   name: string;
@@ -17,7 +18,8 @@ export interface Row {
   met?: boolean;
 }
 
-export const RESULTS_DIR = new URL('../results/', import.meta.url);
+/** `bench/results/`, or `BENCH_RESULTS_DIR` (bench-smoke writes into a fresh directory so no earlier run's file can count). */
+export const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ? pathToFileURL(`${process.env.BENCH_RESULTS_DIR.replace(/\/+$/, '')}/`) : new URL('../results/', import.meta.url);
 
 export function machine() {
   return {
