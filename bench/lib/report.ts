@@ -29,6 +29,8 @@ export function machine() {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
     date: new Date().toISOString(),
+    /** 1, 5 and 15 minute load averages when the benchmark finished: how busy the shared machine was. */
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
     quick: process.env.QUICK === '1',
   };
 }
