@@ -36,6 +36,18 @@ async function operator() {
   return { op, metrics: async () => (await fetch(`http://${op.metricsAddress}/metrics`)).text() };
 }
 
+/** Lists the batches, riding out a busy or restarting API server (429, 5xx) for a while. */
+async function listBatches(): Promise<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
 const figures = await withVhost('restart', async (vhost) => {
   const first = await operator();
   try {
@@ -44,7 +56,7 @@ const figures = await withVhost('restart', async (vhost) => {
       await objects.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: `r${r}` }, spec } });
     }
     for (;;) {
-      const list = (await objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+      const list = await listBatches();
       if (list.items.length === R && list.items.every((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))) break;
       await sleep(500);
     }
@@ -77,9 +89,8 @@ const figures = await withVhost('restart', async (vhost) => {
     return { resources: R, queuesPerResource: Q, reverifySeconds: seconds, requests, keepaliveRequests: keepalive, operations: creates, blind };
   } finally {
     await stopSecond();
-    await deleteBatchesAndNamespace(kc, ns);
   }
-});
+}).finally(() => deleteBatchesAndNamespace(kc, ns));
 
 const rows: Row[] = [
   { name: `cold start, ${R} resources × ${Q} queues re-verified`, value: figures.reverifySeconds, unit: 's', goal: '<= 10 s', met: figures.reverifySeconds <= 10 },

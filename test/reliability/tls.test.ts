@@ -49,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mgmt(`/api/users/${USER}`, { method: 'DELETE' });
   await vh?.cleanup();
+  await tls?.restore(); // the machine's broker without the TLS listeners again, as found
 });
 
 describe('management API over https', () => {
