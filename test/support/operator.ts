@@ -15,10 +15,11 @@ export interface TestOperator extends Operator {
   logs: string[];
 }
 
-export async function startTestOperator(namespace: string, env: Record<string, string> = {}): Promise<TestOperator> {
+/** An in-process operator watching `namespace` of the shared plane, or of the cluster of `kubeconfig`. */
+export async function startTestOperator(namespace: string, env: Record<string, string> = {}, kubeconfig = kubeconfigPath()): Promise<TestOperator> {
   const logs: string[] = [];
   const config = loadOperatorConfig(
-    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig: kubeconfigPath(), logLevel: 'debug' },
+    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig, logLevel: 'debug' },
     loadEnv({ ...process.env, WATCH_NAMESPACE: namespace, HTTP_POOL_MIN_SIZE: '2', ...env }),
   );
   const destination = new Writable({
