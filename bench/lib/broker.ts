@@ -21,8 +21,18 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   }
 }
 
+/** RabbitMQ may close an idle keep-alive socket just as a request goes out: PUT and DELETE are safe to send again. */
+async function retryOnClosedSocket<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'UND_ERR_SOCKET' && (err as { code?: string }).code !== 'ECONNRESET') throw err;
+    return fn();
+  }
+}
+
 async function call(base: string, method: 'PUT' | 'DELETE', path: string, body?: string): Promise<void> {
-  const res = await request(`${base}${path}`, { method, headers: { authorization: AUTH, 'content-type': 'application/json' }, ...(body ? { body } : {}) });
+  const res = await retryOnClosedSocket(() => request(`${base}${path}`, { method, headers: { authorization: AUTH, 'content-type': 'application/json' }, ...(body ? { body } : {}) }));
   await res.body.dump();
   if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode}`);
 }
@@ -62,7 +72,8 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 const headers = { authorization: AUTH, 'content-type': 'application/json' };
 
 async function send(pool: Pool, op: HttpOp): Promise<void> {
-  const res = await pool.request({ method: op.method, path: op.path, headers, body: op.body });
+  const request = () => pool.request({ method: op.method, path: op.path, headers, body: op.body });
+  const res = op.method === 'PUT' ? await retryOnClosedSocket(request) : await request();
   await res.body.dump();
   if (res.statusCode >= 300) throw new Error(`${op.method} ${op.path}: ${res.statusCode}`);
 }
