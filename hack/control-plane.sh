@@ -43,6 +43,12 @@ free_port() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# python3 picks free ports, kubectl waits for the API server: say how to get them, not "command not found".
+need_tools() {
+  command -v python3 >/dev/null || die "python3 is missing: apt-get install python3"
+  command -v kubectl >/dev/null || die "kubectl is missing: apt-get install kubectl (Debian 13), or put a kubectl >= 1.33 from https://kubernetes.io/docs/tasks/tools/ on PATH"
+}
+
 make_pki() {
   [[ -f "$PKI/admin.crt" ]] && return 0
   command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
@@ -198,7 +204,7 @@ start_plane() {
 }
 
 case "$CMD" in
-  start) start_plane ;;
+  start) need_tools && start_plane ;;
   stop) stop_plane ;;
   stop-apiserver) stop kube-apiserver "${3:-TERM}" ;;
   start-apiserver) start_apiserver ;;

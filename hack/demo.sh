@@ -11,7 +11,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "local control plane and RabbitMQ (hack/env-up.sh)"
 bash hack/env-up.sh
 export KUBECONFIG="$PWD/.local/kubeconfig"
-kubectl version 2>/dev/null | sed -n '2p' || true
+# The control plane's own version (`kubectl version`'s second line is kustomize's, not the server's).
+echo "control plane: kube-apiserver $(bash hack/server-version.sh)"
+
 
 step "install the CRD (crds/, generated from src/api/schema.ts)"
 kubectl apply --server-side --force-conflicts -f crds/
@@ -40,7 +42,7 @@ kubectl apply -f examples/03-best-effort-with-conflict.yaml
 kubectl wait --for jsonpath='{.status.summary.total}'=3 rqb/reporting --timeout=60s
 
 step "kubectl get rqb"
-kubectl get rqb -o wide
+kubectl get rqb
 
 step "per-item status of rqb/reporting (BestEffort, one deliberate conflict)"
 kubectl get rqb reporting -o jsonpath='{range .status.items[*]}{.status}{"\t"}{.resource}{"\t"}{.error}{"\n"}{end}'

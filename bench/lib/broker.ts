@@ -21,8 +21,18 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   }
 }
 
+/** RabbitMQ may close an idle keep-alive socket just as a request goes out: PUT and DELETE are safe to send again. */
+async function retryOnClosedSocket<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'UND_ERR_SOCKET' && (err as { code?: string }).code !== 'ECONNRESET') throw err;
+    return fn();
+  }
+}
+
 async function call(base: string, method: 'PUT' | 'DELETE', path: string, body?: string): Promise<void> {
-  const res = await request(`${base}${path}`, { method, headers: { authorization: AUTH, 'content-type': 'application/json' }, ...(body ? { body } : {}) });
+  const res = await retryOnClosedSocket(() => request(`${base}${path}`, { method, headers: { authorization: AUTH, 'content-type': 'application/json' }, ...(body ? { body } : {}) }));
   await res.body.dump();
   if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode}`);
 }
@@ -30,51 +40,92 @@ async function call(base: string, method: 'PUT' | 'DELETE', path: string, body?:
 export const queueBody = JSON.stringify({ durable: true, auto_delete: false, arguments: {} });
 export const queuePath = (vhost: string, name: string) => `/api/queues/${v(vhost)}/${v(name)}`;
 
+/** One management request of a baseline: what a client that declares blindly sends. */
+export interface HttpOp {
+  method: 'PUT' | 'POST';
+  path: string;
+  body: string;
+}
+
+/** Durable queues without arguments, one PUT each. */
+export const queueOps = (vhost: string, names: string[]): HttpOp[] => names.map((n) => ({ method: 'PUT', path: queuePath(vhost, n), body: queueBody }));
+
+/**
+ * The requests that declare `spec` blindly, in dependency order (exchanges, queues, bindings):
+ * the same objects rabbitbatch's executor creates for that spec, one request per object.
+ */
+export function specOps(spec: { vhost: string; exchanges?: { name: string; type: string }[]; queues?: { name: string; arguments?: Record<string, unknown> }[]; bindings?: { source: string; destination: string; routingKey?: string }[] }): HttpOp[] {
+  const vh = spec.vhost;
+  return [
+    ...(spec.exchanges ?? []).map((x): HttpOp => ({ method: 'PUT', path: `/api/exchanges/${v(vh)}/${v(x.name)}`, body: JSON.stringify({ type: x.type, durable: true, auto_delete: false, internal: false, arguments: {} }) })),
+    ...(spec.queues ?? []).map((q): HttpOp => ({ method: 'PUT', path: queuePath(vh, q.name), body: JSON.stringify({ durable: true, auto_delete: false, arguments: q.arguments ?? {} }) })),
+    ...(spec.bindings ?? []).map((b): HttpOp => ({ method: 'POST', path: `/api/bindings/${v(vh)}/e/${v(b.source)}/q/${v(b.destination)}`, body: JSON.stringify({ routing_key: b.routingKey ?? '', arguments: {} }) })),
+  ];
+}
+
 export async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
   return (performance.now() - start) / 1000;
 }
 
-/** (a) one PUT per object, one at a time, on a keep-alive connection. */
-export async function sequentialPuts(base: string, vhost: string, names: string[]): Promise<number> {
+const headers = { authorization: AUTH, 'content-type': 'application/json' };
+
+async function send(pool: Pool, op: HttpOp): Promise<void> {
+  const request = () => pool.request({ method: op.method, path: op.path, headers, body: op.body });
+  const res = op.method === 'PUT' ? await retryOnClosedSocket(request) : await request();
+  await res.body.dump();
+  if (res.statusCode >= 300) throw new Error(`${op.method} ${op.path}: ${res.statusCode}`);
+}
+
+/** Opens `n` sockets before the timed part, as rabbitbatch's warm pool has them: both sides start warm. */
+async function warmPool(pool: Pool, n: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const res = await pool.request({ method: 'GET', path: '/api/overview?columns=rabbitmq_version', headers });
+      await res.body.dump();
+    }),
+  );
+}
+
+/** (a) one request per object, one at a time, on a keep-alive connection opened before the clock starts. */
+export async function sequentialOps(base: string, ops: HttpOp[]): Promise<number> {
   const pool = new Pool(base, { connections: 1 });
   try {
+    await warmPool(pool, 1);
     return await timed(async () => {
-      for (const n of names) {
-        const res = await pool.request({ method: 'PUT', path: queuePath(vhost, n), headers: { authorization: AUTH, 'content-type': 'application/json' }, body: queueBody });
-        await res.body.dump();
-      }
+      for (const op of ops) await send(pool, op);
     });
   } finally {
     await pool.close();
   }
 }
 
-/** (b) the official operator's way: a fresh client per object, no keep-alive, blind PUT. */
-export async function newConnectionPuts(base: string, vhost: string, names: string[]): Promise<number> {
+export const sequentialPuts = (base: string, vhost: string, names: string[]) => sequentialOps(base, queueOps(vhost, names));
+
+/** (b) the official operator's way: a fresh client per object, no keep-alive, blind request (cold by construction). */
+export async function newConnectionOps(base: string, ops: HttpOp[]): Promise<number> {
   return timed(async () => {
-    for (const n of names) {
+    for (const op of ops) {
       const agent = new Agent({ keepAliveTimeout: 1, connections: 1 });
-      const res = await request(`${base}${queuePath(vhost, n)}`, { method: 'PUT', dispatcher: agent, headers: { authorization: AUTH, 'content-type': 'application/json', connection: 'close' }, body: queueBody });
+      const res = await request(`${base}${op.path}`, { method: op.method, dispatcher: agent, headers: { ...headers, connection: 'close' }, body: op.body });
       await res.body.dump();
       await agent.close();
+      if (res.statusCode >= 300) throw new Error(`${op.method} ${op.path}: ${res.statusCode}`);
     }
   });
 }
 
-/** (c) raw parallel PUTs at a given concurrency over a keep-alive pool. */
-export async function parallelPuts(base: string, vhost: string, names: string[], concurrency: number): Promise<number> {
+/** (c) raw parallel requests at a given concurrency over a keep-alive pool warmed to that many sockets. */
+export async function parallelOps(base: string, ops: HttpOp[], concurrency: number): Promise<number> {
   const pool = new Pool(base, { connections: concurrency });
-  const queue = [...names];
+  const queue = [...ops].reverse();
   try {
+    await warmPool(pool, concurrency);
     return await timed(() =>
       Promise.all(
         Array.from({ length: concurrency }, async () => {
-          for (let n = queue.pop(); n !== undefined; n = queue.pop()) {
-            const res = await pool.request({ method: 'PUT', path: queuePath(vhost, n), headers: { authorization: AUTH, 'content-type': 'application/json' }, body: queueBody });
-            await res.body.dump();
-          }
+          for (let op = queue.pop(); op !== undefined; op = queue.pop()) await send(pool, op);
         }),
       ),
     );
@@ -82,6 +133,8 @@ export async function parallelPuts(base: string, vhost: string, names: string[],
     await pool.close();
   }
 }
+
+export const parallelPuts = (base: string, vhost: string, names: string[], concurrency: number) => parallelOps(base, queueOps(vhost, names), concurrency);
 
 /** (c) AMQP `assertQueue` on `channels` channels of one connection. */
 export async function amqpDeclares(vhost: string, names: string[], channels = 10): Promise<number> {
@@ -112,4 +165,15 @@ export async function declareCap(n: number, concurrencies = [10, 25, 50]): Promi
   sweep['amqp x10 channels'] = n / (await withVhost('capamqp', (vh) => amqpDeclares(vh, names, 10)));
   const [how, perSecond] = Object.entries(sweep).sort((a, b) => b[1] - a[1])[0]!;
   return { perSecond, how, sweep };
+}
+
+/**
+ * The restart baseline: re-declaring every queue blindly, one PUT each, as the official operator
+ * does when it starts (it never reads RabbitMQ back). Sent over a warm keep-alive pool at
+ * `concurrency` in flight, which is faster than that operator's new connection per request:
+ * the ratio against it is a lower bound.
+ */
+export async function blindRedeclare(vhost: string, names: string[], concurrency = 25): Promise<{ seconds: number; requests: number; concurrency: number }> {
+  const ops = queueOps(vhost, names);
+  return { seconds: await parallelOps(MGMT, ops, concurrency), requests: ops.length, concurrency };
 }

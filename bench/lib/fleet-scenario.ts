@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/schema.js';
 import { withVhost } from './broker.js';
+import { deleteBatchesAndNamespace } from './cleanup.js';
 import { histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
 import type { Entry } from './processes.js';
 
@@ -109,7 +110,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
     });
   } finally {
     await stopReplicas(running);
-    await deleteAll(kc, ns);
+    await deleteBatchesAndNamespace(kc, ns);
   }
 }
 
@@ -125,7 +126,7 @@ async function phase(replicas: Replica[], since: number, resources: number): Pro
   if (reconciles < resources) throw new Error(`only ${reconciles} reconciles for ${resources} resources`);
   return {
     seconds,
-    managementRequests: metricSum(texts, /^rabbitbatch_http_requests_total\{/),
+    managementRequests: metricSum(texts, /^rabbitbatch_http_requests_total\{.*purpose="work"/),
     reconciles,
     reconcileResults: Object.fromEntries(['success', 'error', 'requeue', 'requeue_after'].map((r) => [r, metricSum(texts, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="${r}"\\}`))])),
     reconcileP95Seconds: histogramQuantile(texts, 'controller_runtime_reconcile_time_seconds', OURS, 0.95),
@@ -151,19 +152,4 @@ async function assertAllReady(objects: CustomObjectsApi, namespace: string, expe
   const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
   const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
   if (ready !== expected) throw new Error(`${ready} of ${expected} resources Ready`);
-}
-
-async function deleteAll(kc: KubeConfig, namespace: string): Promise<void> {
-  const objects = kc.makeApiClient(CustomObjectsApi);
-  const list = (await objects.listNamespacedCustomObject({ ...api, namespace }).catch(() => ({ items: [] }))) as { items: RabbitQueueBatch[] };
-  const queue = list.items.filter((b) => b.metadata.finalizers?.length).map((b) => b.metadata.name);
-  await Promise.all(
-    Array.from({ length: 10 }, async () => {
-      for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
-        await objects.patchNamespacedCustomObject({ ...api, namespace, name, body: [{ op: 'remove', path: '/metadata/finalizers' }] }).catch(() => undefined);
-      }
-    }),
-  );
-  await objects.deleteCollectionNamespacedCustomObject({ ...api, namespace }).catch(() => undefined);
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
 }

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 
 export interface Row {
   name: string;
@@ -17,7 +18,8 @@ export interface Row {
   met?: boolean;
 }
 
-export const RESULTS_DIR = new URL('../results/', import.meta.url);
+/** `bench/results/`, or `BENCH_RESULTS_DIR` (bench-smoke writes into a fresh directory so no earlier run's file can count). */
+export const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ? pathToFileURL(`${process.env.BENCH_RESULTS_DIR.replace(/\/+$/, '')}/`) : new URL('../results/', import.meta.url);
 
 export function machine() {
   return {
@@ -27,6 +29,8 @@ export function machine() {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
     date: new Date().toISOString(),
+    /** 1, 5 and 15 minute load averages when the benchmark finished: how busy the shared machine was. */
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
     quick: process.env.QUICK === '1',
   };
 }

@@ -31,11 +31,15 @@ export function buildCrd(maxItems = MAX_ITEMS_DEFAULT): Record<string, unknown> 
           served: true,
           storage: true,
           subresources: { status: {} },
+          // Deployments' READY 2/3 and cert-manager's reason up front: why a batch is not ready
+          // shows without -o wide; the counts and the message with it.
           additionalPrinterColumns: [
-            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-            { name: 'Items', type: 'integer', jsonPath: '.status.summary.total' },
-            { name: 'Failed', type: 'integer', jsonPath: '.status.summary.failed' },
-            { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+            { name: 'Ready', type: 'string', description: 'ready items / all items', jsonPath: '.status.ready' },
+            { name: 'Reason', type: 'string', description: 'reason of the Ready condition', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+            { name: 'Failed', type: 'integer', priority: 1, jsonPath: '.status.summary.failed' },
+            { name: 'Conflicts', type: 'integer', priority: 1, jsonPath: '.status.summary.conflicts' },
+            { name: 'Retained', type: 'integer', priority: 1, jsonPath: '.status.summary.retained' },
+            { name: 'Message', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].message' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

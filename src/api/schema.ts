@@ -164,6 +164,8 @@ export const conditionSchema = z.object({
 
 export const statusSchema = z.object({
   observedGeneration: z.number().int().optional(),
+  /** `ready/total` items, as Deployments show replicas: the READY column of `kubectl get rqb`. */
+  ready: z.string().optional(),
   conditions: z.array(conditionSchema).optional().meta(listMap(['type'])),
   summary: z
     .object({
@@ -193,17 +195,6 @@ export const statusSchema = z.object({
    * creates and the final status write leaves these here; the next reconcile adopts those that
    * exist and match, so nothing this resource made is ever orphaned. */
   applying: z.array(z.string()).optional(),
-  connection: z
-    .object({
-      endpoint: z.string(),
-      poolActive: z.number().int(),
-      poolIdle: z.number().int(),
-      poolMax: z.number().int(),
-      reuseRatio: z.number(),
-      cacheHitRate: z.number(),
-      lastFullResync: z.string().optional(),
-    })
-    .optional(),
 });
 
 export const specSchema = makeSpecSchema();

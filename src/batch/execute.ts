@@ -41,8 +41,11 @@ export interface Failure {
   resource: string;
   error: string;
   /** Its classification: `refused` (a 4xx such as an invalid argument) fails the same way on the
-   * same spec, so retrying hot only churns objects; `transient` is worth a retry with backoff. */
+   * same spec, so retrying hot only churns objects; `transient` is worth a retry with backoff;
+   * `config` (credentials refused) waits for the Secret to change. */
   kind: FailureKind;
+  /** RabbitMQ's HTTP status, when it answered (for the message: 401/403 name the credentials). */
+  status?: number;
 }
 
 export type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Blocked' | 'RolledBack' | 'VhostNotFound';
@@ -76,7 +79,7 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
 }
 
-type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; kind: FailureKind; noAnswer: boolean };
+type OpOutcome = { ok: true; propertiesKey?: string } | { ok: false; error: string; retained?: boolean; kind: FailureKind; noAnswer: boolean; status?: number };
 
 export async function executePlan(plan: Plan, api: ManagementApi, options: ExecuteOptions): Promise<ExecutionResult> {
   const run = new Run(plan, api, options);
@@ -167,6 +170,11 @@ class Run {
       this.markFailed(op.resource, `not applied: depends on ${blockedBy}, which failed`, false);
       return;
     }
+    const keptFor = op.type === 'deleteExchange' ? this.keptDeadLetterQueue(op.deadLetteredBy) : undefined;
+    if (keptFor) {
+      this.set(op.resource, 'Retained', `kept: queue/${keptFor} stays in RabbitMQ and names this exchange as its x-dead-letter-exchange; its dead letters would be lost`);
+      return;
+    }
     const started = performance.now();
     this.options.beforeOperation?.(op);
     const outcome = await this.perform(op);
@@ -184,7 +192,7 @@ class Run {
     }
     if (outcome.noAnswer) this.brokerUnavailable = true;
     if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
-    else this.markFailed(op.resource, outcome.error, true, outcome.kind);
+    else this.markFailed(op.resource, outcome.error, true, outcome.kind, outcome.status);
   }
 
   private async perform(op: Operation): Promise<OpOutcome> {
@@ -256,15 +264,20 @@ class Run {
     }
   }
 
+  /** A queue that dead-letters to an exchange about to be deleted and is not deleted itself (kept, or never this run's to delete). */
+  private keptDeadLetterQueue(queues: string[] | undefined): string | undefined {
+    return queues?.find((q) => !this.deleted.includes(`queue/${q}`));
+  }
+
   private failedDependency(op: Operation): string | undefined {
-    if (op.type !== 'bind') return undefined;
+    if (op.type !== 'bind' || op.afterRecreate) return undefined;
     return dependenciesOf(op).find((r) => this.failed.has(r));
   }
 
-  private markFailed(resource: string, error: string, first: boolean, kind: FailureKind = 'transient'): void {
+  private markFailed(resource: string, error: string, first: boolean, kind: FailureKind = 'transient', status?: number): void {
     this.failed.add(resource);
     this.set(resource, 'Failed', error);
-    if (first && !this.failure) this.failure = { resource, error, kind };
+    if (first && !this.failure) this.failure = { resource, error, kind, ...(status !== undefined ? { status } : {}) };
   }
 
   private set(resource: string, status: ItemStatus, error?: string): void {
@@ -306,7 +319,7 @@ function describeFailure(op: Operation, err: unknown): OpOutcome {
       return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand`, kind: 'refused', noAnswer };
     }
     if (err.status === 404 && isDelete(op)) return { ok: true };
-    return { ok: false, error: `${err.status} ${err.reason}`, kind, noAnswer };
+    return { ok: false, error: `${err.status} ${err.reason}`, kind, noAnswer, status: err.status };
   }
   return { ok: false, error: noAnswer && kind === 'transient' ? `RabbitMQ unreachable: ${errorText(err)}` : errorText(err), kind, noAnswer };
 }

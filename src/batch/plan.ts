@@ -45,9 +45,11 @@ export interface PlanInput {
   owned?: Owned;
   /** Another resource that claimed this item first, e.g. `team-a/orders`; undefined when free. */
   claimedBy?: (resource: string) => string | undefined;
+  /** How the reader opts into recreating a queue, in conflict messages. Defaults to the spec field (`set spec.onConflict: RecreateIfEmpty`). */
+  howToRecreate?: string;
 }
 
-export function planBatch({ spec, observed, owned = new Set(), claimedBy = () => undefined }: PlanInput): Plan {
+export function planBatch({ spec, observed, owned = new Set(), claimedBy = () => undefined, howToRecreate = 'set spec.onConflict: RecreateIfEmpty' }: PlanInput): Plan {
   const items: PlannedItem[] = [];
   const exchanges: Operation[] = [];
   const queues: Operation[] = [];
@@ -57,6 +59,8 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
   const exchangeDeletes: Operation[] = [];
   const desired = new Set<string>();
   const identical = (resource: string): PlannedItem => ({ resource, decision: spec.adopt === 'IfIdentical' && !owned.has(resource) ? 'adopt' : 'unchanged' });
+  /** Queues this plan recreates: every binding of the batch to one of them is bound again. */
+  const recreated = new Set<string>();
 
   const claimed = (resource: string): boolean => {
     const other = claimedBy(resource);
@@ -81,7 +85,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
       exchanges.push({ type: 'declareExchange', resource, exchange });
     } else {
       const diff = exchangeDifferences(exchange, actual);
-      items.push(diff.length === 0 ? identical(resource) : { resource, decision: 'conflict', message: conflictMessage(resource, diff, false) });
+      items.push(diff.length === 0 ? identical(resource) : { resource, decision: 'conflict', message: conflictMessage(resource, diff) });
     }
   }
 
@@ -100,8 +104,10 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
       if (diff.length === 0) items.push(identical(resource));
       else if (spec.onConflict === 'RecreateIfEmpty') {
         items.push({ resource, decision: 'update', message: `recreating (only if empty and unused): ${describeDifferences(diff)}` });
-        queues.push({ type: 'recreateQueue', resource, queue });
-      } else items.push({ resource, decision: 'conflict', message: conflictMessage(resource, diff, true) });
+        const bindings = spec.bindings.filter((b) => b.destinationType === 'queue' && b.destination === queue.name);
+        queues.push({ type: 'recreateQueue', resource, queue, bindings });
+        recreated.add(queue.name);
+      } else items.push({ resource, decision: 'conflict', message: conflictMessage(resource, diff, howToRecreate) });
     }
   }
 
@@ -109,6 +115,13 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
     const resource = bindingId(binding);
     desired.add(resource);
     if (claimed(resource)) continue;
+    if (binding.destinationType === 'queue' && recreated.has(binding.destination)) {
+      // Deleting the queue deletes its bindings: without this the queue would come back with its
+      // default-exchange binding only, and the status would still call the binding Ready.
+      items.push({ resource, decision: 'update', message: `bound again after queue/${binding.destination} is recreated` });
+      binds.push({ type: 'bind', resource, binding, afterRecreate: true });
+      continue;
+    }
     const same = observed.bindings.filter((b) => bindingId(b) === resource);
     const exact = same.find((b) => argumentsEqual(b.arguments, binding.arguments));
     if (exact) {
@@ -135,7 +148,10 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
       queueDeletes.push({ type: 'deleteQueue', resource, name: nameOf(resource) });
     } else if (kind === 'exchange' && observed.exchanges.has(nameOf(resource))) {
       items.push({ resource, decision: 'delete' });
-      exchangeDeletes.push({ type: 'deleteExchange', resource, name: nameOf(resource) });
+      const name = nameOf(resource);
+      // A queue that dead-letters to this exchange would lose its dead letters if it went while the queue stays.
+      const deadLetteredBy = [...observed.queues.values()].filter((q) => q.arguments['x-dead-letter-exchange'] === name).map((q) => q.name).sort();
+      exchangeDeletes.push({ type: 'deleteExchange', resource, name, ...(deadLetteredBy.length > 0 ? { deadLetteredBy } : {}) });
     }
   }
 
@@ -152,9 +168,10 @@ function missingExternal(resource: string, vhost: string): PlannedItem {
   return { resource, decision: 'missing', message: `${resource} is marked external but does not exist in vhost "${vhost}"; create it first or remove "external"` };
 }
 
-function conflictMessage(resource: string, diff: Difference[], isQueue: boolean): string {
-  const how = isQueue
-    ? 'use a new queue name, delete the queue by hand, or set spec.onConflict: RecreateIfEmpty'
+/** `howToRecreate` for a queue (only queues can be recreated); none for an exchange. */
+function conflictMessage(resource: string, diff: Difference[], howToRecreate?: string): string {
+  const how = howToRecreate !== undefined
+    ? `use a new queue name, delete the queue by hand, or ${howToRecreate}`
     : 'use a new exchange name or delete the exchange by hand';
   return `${resource} exists with different settings (${describeDifferences(diff)}); RabbitMQ cannot change this in place: ${how}`;
 }

@@ -239,6 +239,8 @@ export class CachedObservedState implements ObservedStateSource {
     }
     entry.changed();
     this.store(key, entry);
+    // The old queue took its bindings with it: the cached binding list no longer holds.
+    if (op.type === 'recreateQueue') this.drop([cacheKey('binding', api.endpoint, vhost)], 'write');
   }
 
   invalidate(api: ManagementApi, vhost: string): void {
@@ -360,6 +362,8 @@ export class CachedObservedState implements ObservedStateSource {
       case 'declareQueue':
         return this.noteOwn(vhost, 'queue', op.queue.name, 'created');
       case 'recreateQueue':
+        // Deleting the queue deletes its bindings: those events are this write's echo too.
+        for (const b of op.bindings) this.noteOwn(vhost, 'binding', `${b.source}|${b.destination}|${b.routingKey}`, 'deleted');
         this.noteOwn(vhost, 'queue', op.queue.name, 'deleted');
         return this.noteOwn(vhost, 'queue', op.queue.name, 'created');
       case 'bind':

@@ -9,7 +9,7 @@
 import { appendFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type Command, Option } from 'commander';
-import type { RabbitQueueBatchSpec } from '../api/schema.js';
+import { MAX_ITEMS_DEFAULT, type RabbitQueueBatchSpec } from '../api/schema.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
 import { bindingId, exchangeId, queueId } from '../model/identity.js';
@@ -22,13 +22,17 @@ import { printPlan, printResults } from './output.js';
 
 export const EXIT = { ok: 0, usage: 1, server: 2, partial: 3, rolledBack: 4 } as const;
 
+/** `--max-batch` of the list commands; `apply` takes what a RabbitQueueBatch may hold. */
+const LIST_MAX_BATCH = 100;
+
 interface BatchFlags extends ConnectionFlags {
   file: string;
   vhost?: string;
   mode: 'all-or-nothing' | 'best-effort';
-  maxBatch: string;
+  maxBatch?: string;
   concurrency: string;
   dryRun?: boolean;
+  onConflict?: 'Report' | 'RecreateIfEmpty';
   output: 'table' | 'json';
   auditLog?: string;
 }
@@ -38,9 +42,10 @@ function withBatchOptions(cmd: Command, fileFlag: string): Command {
     .requiredOption(fileFlag, 'JSON or YAML: a list of items, a spec, or a RabbitQueueBatch manifest ("-" for stdin)')
     .option('--vhost <vhost>', 'vhost (overrides the file)')
     .addOption(new Option('--mode <mode>', 'all-or-nothing rolls back what this run created on a failure').choices(['all-or-nothing', 'best-effort']).default('all-or-nothing'))
-    .option('--max-batch <n>', 'most items per run; a larger file is refused before anything is done', '100')
+    .option('--max-batch <n>', `most items per run (default ${LIST_MAX_BATCH} for the queue|exchange|binding commands, which take long hand-made lists: a typo in a generated list should not touch thousands of objects; \`apply\` defaults to the ${MAX_ITEMS_DEFAULT} a RabbitQueueBatch may hold, the operator's limit)`)
     .option('--concurrency <n>', 'operations in flight at once', '10')
-    .option('--dry-run', 'print the plan (create / unchanged / conflict / delete) and touch nothing')
+    .option('--dry-run', 'print the plan (create / unchanged / conflict / delete) and touch nothing; exits as the real run would (3 or 4 on a conflict)')
+    .addOption(new Option('--on-conflict <policy>', 'a queue whose type or arguments differ: Report (item Conflict), or delete it (only if empty and unused) and declare it again (overrides onConflict in the file)').choices(['Report', 'RecreateIfEmpty']))
     .addOption(new Option('-o, --output <format>', 'results as a table or JSON').choices(['table', 'json']).default('table'))
     .option('--audit-log <file>', 'append the audit entry (JSON) to this file instead of stderr')
     .option('--batch', 'accepted for compatibility: every command here works on a batch');
@@ -72,8 +77,9 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
   try {
     spec = specFromDocument(readDocument(flags.file), { ...(kind ? { kind } : {}), ...(flags.vhost ? { vhost: flags.vhost } : {}), maxItems: Number.MAX_SAFE_INTEGER });
     const items = spec.exchanges.length + spec.queues.length + spec.bindings.length;
-    const max = Number(flags.maxBatch);
+    const max = Number(flags.maxBatch ?? (what === 'apply' ? MAX_ITEMS_DEFAULT : LIST_MAX_BATCH));
     if (!Number.isInteger(max) || max < 1) throw new UsageError(`--max-batch must be a positive integer, not "${flags.maxBatch}"`);
+    if (flags.onConflict) spec = { ...spec, onConflict: flags.onConflict };
     if (items > max) throw new UsageError(`the file has ${items} items, more than --max-batch ${max}; nothing was done (split it, or raise --max-batch)`);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ValidationError) return exit(EXIT.usage, `rabbitbatch: ${err.message}`);
@@ -84,17 +90,24 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
   try {
     const observed = await observeVhost(api, spec.vhost);
     const owned = new Set([...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)), ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)), ...spec.bindings.map(bindingId)]);
-    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed }); // the CLI keeps no ownership
+    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed, howToRecreate: CLI_RECREATE_HINT }); // the CLI keeps no ownership
     if (flags.dryRun) {
       printPlan(plan, flags.output);
-      return exit(EXIT.ok);
+      return exit(dryRunExitCode(plan, mode));
     }
     const result = await executePlan(plan, api, { mode, concurrency: Number(flags.concurrency) });
     printResults(action === 'delete' ? deletionResults(plan, result) : result.items, flags.output);
-    audit(flags.auditLog, { who: userInfo().username, what, vhost: spec.vhost, mode, items: plan.items.length, operations: result.operations, result: result.outcome, durationMs: Math.round(performance.now() - started) });
-    return exit(exitCode(result));
+    const code = exitCode(result);
+    // The audit entry says what the exit code says: items kept (Retained) are not a full success.
+    const outcome = code === EXIT.partial && result.outcome === 'Succeeded' ? 'PartiallySucceeded' : result.outcome;
+    const retained = result.items.filter((i) => i.status === 'Retained').length;
+    audit(flags.auditLog, { who: userInfo().username, what, vhost: spec.vhost, mode, items: plan.items.length, operations: result.operations, result: outcome, ...(retained > 0 ? { retained } : {}), durationMs: Math.round(performance.now() - started) });
+    return exit(code);
   } catch (err) {
-    if (err instanceof BrokerUnavailableError || err instanceof ManagementError || err instanceof TlsError) return exit(EXIT.server, `rabbitbatch: ${err.message}`);
+    // A one-shot command does not wait for the breaker: say what failed, not that it is open.
+    if (err instanceof BrokerUnavailableError) return exit(EXIT.server, `rabbitbatch: cannot reach RabbitMQ: ${firstCause(err).message}`);
+    if (err instanceof ManagementError) return exit(EXIT.server, `rabbitbatch: ${err.message}`);
+    if (err instanceof TlsError) return exit(EXIT.server, `rabbitbatch: ${err.message}`);
     throw err;
   } finally {
     await api.close();
@@ -107,11 +120,29 @@ function deletionResults(plan: Plan, result: ExecutionResult): { resource: strin
   return plan.items.map((i) => byResource.get(i.resource) ?? { resource: i.resource, status: result.deleted.includes(i.resource) ? 'Deleted' : 'Absent' });
 }
 
+/** How the CLI user opts into recreating, in conflict messages (the operator's name the spec field). */
+const CLI_RECREATE_HINT = 'pass --on-conflict RecreateIfEmpty (or set onConflict: RecreateIfEmpty in the file)';
+
+/** The exit code the same run would end with, for a plan that was only printed. */
+export function dryRunExitCode(plan: Plan, mode: 'AllOrNothing' | 'BestEffort'): number {
+  if (!plan.vhostExists) return EXIT.server;
+  const blocked = plan.items.some((i) => i.decision === 'conflict' || i.decision === 'missing');
+  if (!blocked) return EXIT.ok;
+  return mode === 'AllOrNothing' ? EXIT.rolledBack : EXIT.partial;
+}
+
 export function exitCode(result: ExecutionResult): number {
   if (result.brokerUnavailable || result.outcome === 'VhostNotFound') return EXIT.server;
   if (result.outcome === 'RolledBack' || result.outcome === 'Blocked') return EXIT.rolledBack;
   const kept = result.items.some((i) => i.status === 'Failed' || i.status === 'Conflict' || i.status === 'Retained');
   return result.outcome === 'PartiallySucceeded' || kept ? EXIT.partial : EXIT.ok;
+}
+
+/** The innermost `BrokerUnavailableError`: the refusal or timeout itself, under "circuit open". */
+function firstCause(err: BrokerUnavailableError): BrokerUnavailableError {
+  let e = err;
+  while (e.cause instanceof BrokerUnavailableError) e = e.cause;
+  return e;
 }
 
 function connection(flags: ConnectionFlags) {

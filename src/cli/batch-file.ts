@@ -19,11 +19,25 @@ export function readDocument(file: string): unknown {
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  // JSON is YAML too, but YAML's parser reports broken JSON in YAML terms ("Flow sequence must
+  // end with a ]"): a .json file, or text that starts like JSON, is parsed and reported as JSON.
+  if (file.endsWith('.json') || /^\s*[[{]/.test(text)) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      if (file.endsWith('.json') || !looksLikeYamlFlow(text)) throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
   try {
     return parse(text) as unknown;
   } catch (err) {
     throw new UsageError(`${file} is neither JSON nor YAML: ${(err as Error).message}`);
   }
+}
+
+/** YAML flow style (`{name: a}`, unquoted keys) also starts with a brace: left to the YAML parser. */
+function looksLikeYamlFlow(text: string): boolean {
+  return /^\s*[[{]\s*[A-Za-z_][\w.-]*\s*:/.test(text) || /^\s*\[\s*\{\s*[A-Za-z_][\w.-]*\s*:/.test(text);
 }
 
 /** A spec from a file: items of one kind (`kind`), a spec, or a manifest. */

@@ -11,6 +11,7 @@ import { publishFile } from '../batch/publish/publisher.js';
 import { defaultConnection, loadEnv } from '../config/config.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
 import { ChannelPool } from '../rabbit/channel-pool.js';
+import { describeConnectFailure } from '../rabbit/network-errors.js';
 
 interface PublishFlags {
   file: string;
@@ -58,9 +59,14 @@ async function publish(f: PublishFlags): Promise<number> {
     process.stderr.write(`rabbitbatch: ${f.file} does not exist\n`);
     return 1;
   }
+  if (f.raw && !f.routingKey && f.exchange === '') {
+    process.stderr.write('rabbitbatch: --raw with the default exchange needs --routing-key (the queue name): raw lines carry no routing key\n');
+    return 1;
+  }
   const resumeFrom = f.resumeFrom !== undefined ? Number(f.resumeFrom) : f.checkpoint && existsSync(f.checkpoint) ? Number(readFileSync(f.checkpoint, 'utf8').trim()) : 0;
   const ca = f.caFile ? readFileSync(f.caFile, 'utf8') : defaultConnection(env).ca;
-  const connection = new AmqpConnection({ url: url.href, connectionName: 'rabbitbatch-publish', ...(ca ? { ca } : {}) });
+  // No reconnect loop for a first connect that fails: the cause is printed and the command exits 2.
+  const connection = new AmqpConnection({ url: url.href, connectionName: 'rabbitbatch-publish', retryFirstConnect: false, ...(ca ? { ca } : {}) });
   const pool = new ChannelPool<ConfirmChannel>({ connection, size: 1, confirm: true });
   const abort = new AbortController();
   process.once('SIGINT', () => {
@@ -69,8 +75,14 @@ async function publish(f: PublishFlags): Promise<number> {
   });
   const bar = process.stderr.isTTY && f.file !== '-' ? new cliProgress.SingleBar({ format: 'publishing [{bar}] {percentage}% | {value}/{total} bytes | {confirmed} confirmed | ETA {eta}s' }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(statSync(f.file).size, 0, { confirmed: 0 });
+  let channel: ConfirmChannel | undefined;
   try {
-    const channel = await pool.acquire();
+    try {
+      await connection.connection();
+    } catch (err) {
+      throw new Error(`cannot connect to ${connection.endpoint}${url.pathname === '/%2F' ? '' : ` (vhost ${f.vhost})`}: ${describeConnectFailure(err)}`, { cause: err });
+    }
+    channel = await pool.acquire();
     const s = await publishFile({
       channel,
       file: f.file,
@@ -86,6 +98,7 @@ async function publish(f: PublishFlags): Promise<number> {
       onProgress: (p) => bar?.update(p.bytes, { confirmed: p.confirmed }),
     });
     await pool.release(channel);
+    channel = undefined;
     bar?.stop();
     const rate = s.confirmed / Math.max(s.seconds, 0.001);
     process.stderr.write(`published ${s.published}, confirmed ${s.confirmed}, failed ${s.failed.length}, invalid ${s.invalid.length} in ${s.seconds.toFixed(1)} s (${Math.round(rate)} msg/s)\n`);
@@ -98,7 +111,10 @@ async function publish(f: PublishFlags): Promise<number> {
     process.stderr.write(`rabbitbatch: ${(err as Error).message}\n`);
     return 2;
   } finally {
-    await pool.close().catch(() => undefined);
+    // Every handle goes, whatever failed: a channel still borrowed would make the pool's drain
+    // wait forever, and closing the connection first ends any connect or channel open in flight.
+    if (channel) await pool.destroy(channel).catch(() => undefined);
     await connection.close();
+    await pool.close().catch(() => undefined);
   }
 }

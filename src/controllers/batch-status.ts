@@ -103,8 +103,9 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
   const items = [...result.items].sort((a, b) => a.resource.localeCompare(b.resource));
   const count = (s: string) => items.filter((i) => i.status === s).length;
   return {
-    ...previous,
+    ...withoutRetired(previous),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    ready: `${count('Ready')}/${items.length}`,
     conditions: setConditions(previous?.conditions, readyConditions(result), generation, now),
     summary: {
       total: items.length,
@@ -125,6 +126,8 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
 export interface FailureContext {
   endpoint?: string;
   vhost?: string;
+  /** Where the batch's credentials come from, in words (unauthorized.ts), so the reader knows which Secret to fix. */
+  credentials?: string;
 }
 
 /** The status for a failure that ended a reconcile before (or instead of) a run; undefined when it has no reason of its own. */
@@ -133,12 +136,12 @@ export function failureStatus(previous: RabbitQueueBatchStatus | undefined, gene
   return failedStatus(previous, generation, failure.reason, failureMessage(failure.reason, failure.message, context), now);
 }
 
-function failureMessage(reason: ReasonName, message: string, { endpoint = 'RabbitMQ', vhost = '/' }: FailureContext): string {
+function failureMessage(reason: ReasonName, message: string, { endpoint = 'RabbitMQ', vhost = '/', credentials = 'the credentials' }: FailureContext): string {
   switch (reason) {
     case Reason.InvalidSpec:
       return `spec is invalid: ${message}`;
     case Reason.Unauthorized:
-      return `RabbitMQ at ${endpoint} refused the credentials (${message}); the user needs the "management" tag and permissions on vhost "${vhost}"`;
+      return `RabbitMQ at ${endpoint} refused ${credentials} (${message}); the user needs the "management" tag and permissions on vhost "${vhost}"; a change of the Secret is picked up at once`;
     case Reason.BrokerUnavailable:
       return `RabbitMQ at ${endpoint} is unavailable: ${message}; retrying with backoff`;
     default:
@@ -146,10 +149,20 @@ function failureMessage(reason: ReasonName, message: string, { endpoint = 'Rabbi
   }
 }
 
+/**
+ * The previous status without fields no longer written: `connection` (pool and cache figures,
+ * now only on /metrics) that an older version left in the status goes at the next write.
+ */
+function withoutRetired(previous: RabbitQueueBatchStatus | undefined): RabbitQueueBatchStatus {
+  if (!previous) return {};
+  const { connection: _retired, ...rest } = previous as RabbitQueueBatchStatus & { connection?: unknown };
+  return rest;
+}
+
 /** A status for a spec that fails validation or a connection that cannot be resolved. */
 export function failedStatus(previous: RabbitQueueBatchStatus | undefined, generation: number | undefined, reason: string, message: string, now: string): RabbitQueueBatchStatus {
   return {
-    ...previous,
+    ...withoutRetired(previous),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: setConditions(
       previous?.conditions,

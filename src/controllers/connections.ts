@@ -18,6 +18,13 @@ export interface ResolvedConnection {
   api: ManagementApi;
 }
 
+/** Store index: the connection Secret a batch names, as `namespace/name`. */
+export const SECRETS_INDEX = 'connection-secrets';
+export const secretOf = (b: RabbitQueueBatch): string[] => {
+  const name = b.spec.rabbitmq?.connectionSecret?.name;
+  return name ? [`${b.metadata.namespace}/${name}`] : [];
+};
+
 export type ClientFactory = (connection: RabbitConnection) => ManagementApi & { close(): Promise<void> };
 
 export class ConnectionResolver {
@@ -31,6 +38,8 @@ export class ConnectionResolver {
     private readonly core: CoreV1Api,
     private readonly defaultConnection: RabbitConnection,
     private readonly createClient: ClientFactory,
+    /** Told about every Secret read (its resourceVersion, or '' when missing), so it can be watched. */
+    private readonly onSecretRead: (namespace: string, name: string, version: string) => void = () => undefined,
   ) {
     this.secrets.add(defaultConnection.password);
   }
@@ -68,9 +77,12 @@ export class ConnectionResolver {
     const namespace = batch.metadata.namespace;
     let data: Record<string, string> | undefined;
     try {
-      data = (await this.core.readNamespacedSecret({ name, namespace })).data;
+      const secret = await this.core.readNamespacedSecret({ name, namespace });
+      data = secret.data;
+      this.onSecretRead(namespace, name, secret.metadata?.resourceVersion ?? '');
     } catch (err) {
       const code = apiStatusCode(err);
+      if (code === 404) this.onSecretRead(namespace, name, '');
       if (code === 404 || code === 403) {
         throw new ConfigError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
       }

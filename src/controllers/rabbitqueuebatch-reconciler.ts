@@ -25,16 +25,18 @@ import { formatErrors, validateSpec } from '../api/validate.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { namesLookedAt } from '../batch/names-looked-at.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
+import { readBackRebindings, recreatedQueues } from '../batch/recreate.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
 import { BrokerUnavailableError, classify, InvalidSpecError } from '../model/errors.js';
+import { Reason } from '../model/reason.js';
 import { isCreate } from '../model/operation.js';
 import { reportRun, type RecordEvent } from './batch-report.js';
-import { buildStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
+import { buildStatus, failedStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
 import { Claims, keyOf, type EndpointOf } from './claims.js';
-import { ConnectionSummaries } from './connection-summaries.js';
 import type { ResolvedConnection } from './connections.js';
 import { TerminalError, type ReconcileContext, type ReconcileRequest, type ReconcileResult } from './controller.js';
+import { credentialsOf, refusalOf, unauthorizedMessage } from './unauthorized.js';
 
 export const FINALIZER = 'rabbitbatch.io/finalizer';
 
@@ -48,8 +50,6 @@ export interface ReconcilerDeps {
   removeFinalizer(batch: RabbitQueueBatch): Promise<void>;
   event: RecordEvent;
   metrics: BatchMetrics;
-  /** Pool and cache figures for `status.connection`; written at most every 30 s. */
-  connectionSummary?(api: ManagementApi): RabbitQueueBatchStatus['connection'];
   audit(entry: Record<string, unknown>): void;
   settings: { maxItems: number; batchConcurrency: number; resyncIntervalMs: number; conflictRequeueMs: number };
   now?: () => Date;
@@ -59,7 +59,6 @@ type Context = ReconcileContext<RabbitQueueBatch>;
 
 export class RabbitQueueBatchReconciler {
   private readonly now: () => Date;
-  private readonly summaries: ConnectionSummaries;
   /**
    * What each batch owns, as this process last wrote it to `status.applied`. The store can lag
    * behind our own status write (its watch event has not arrived yet); while this process holds
@@ -69,8 +68,7 @@ export class RabbitQueueBatchReconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.summaries = new ConnectionSummaries(this.now);
-  }
+      }
 
   /** The controller's reconcile function. */
   readonly reconcile = async (req: ReconcileRequest, ctx: Context): Promise<ReconcileResult> => {
@@ -80,7 +78,7 @@ export class RabbitQueueBatchReconciler {
       this.forget(key); // deleted, or moved to another replica's shard
       return {};
     }
-    const where: FailureContext = {};
+    const where: FailureContext = { credentials: credentialsOf(batch) };
     let result: ExecutionResult | undefined;
     try {
       result = batch.metadata.deletionTimestamp ? await this.finalize(batch, ctx) : await this.apply(batch, ctx, where);
@@ -93,7 +91,6 @@ export class RabbitQueueBatchReconciler {
   /** Drops what this process remembers of `key`: another writer may change its status next. */
   forget(key: string): void {
     this.ownedWritten.delete(key);
-    this.summaries.forget(key);
   }
 
   /** One run; what it returns decides the next one (`nextRun`). */
@@ -120,14 +117,25 @@ export class RabbitQueueBatchReconciler {
       // The write-ahead record carries `applied` as this process knows it (the store may lag).
       await this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() });
     }
-    const result = await this.execute(plan, api, spec, ctx.signal);
+    let result = await this.execute(plan, api, spec, ctx.signal);
+    const recreated = recreatedQueues(plan, result);
+    if (recreated.length > 0) {
+      result = await readBackRebindings(api, plan, result);
+      this.deps.event(batch, 'Normal', 'Recreated', `recreated ${recreated.join(', ')} with the spec's settings (onConflict: RecreateIfEmpty; it was empty and unused) and bound its bindings again`);
+    }
     // Re-created objects this batch had made before: someone deleted them (drift, repaired).
     const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource)).map((i) => i.resource);
     const seconds = (performance.now() - started) / 1000;
 
     const owns = ownedAfterRun(recorded, applying, result);
-    const status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
-    this.summaries.refresh(batch, status, () => this.deps.connectionSummary?.(api));
+    let status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
+    // Observed from the cache, refused at the first write: the credentials, not the batch, are wrong.
+    const refusal = refusalOf(result);
+    if (refusal) {
+      const message = unauthorizedMessage(batch, api.endpoint, spec.vhost, refusal.status, refusal.reason);
+      status = failedStatus(status, batch.metadata.generation, Reason.Unauthorized, message, this.timestamp());
+      this.deps.event(batch, 'Warning', Reason.Unauthorized, message);
+    }
     await this.deps.writeStatus(batch, status);
     this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
     reportRun(this.deps, { batch, spec, result, seconds, writes, repaired });
@@ -179,6 +187,8 @@ export class RabbitQueueBatchReconciler {
         this.deps.event(batch, 'Warning', failure.reason ?? 'Terminal', status?.conditions?.[0]?.message ?? failure.message);
         throw new TerminalError(failure.message, { cause: err });
       case 'config':
+        // Something to fix outside the spec (a Secret, the credentials): said as an Event too; a change of the Secret requeues at once.
+        if (failure.reason !== Reason.TLSError) this.deps.event(batch, 'Warning', failure.reason ?? 'Config', status?.conditions?.[0]?.message ?? failure.message);
         return { requeueAfterMs: this.deps.settings.conflictRequeueMs };
       case 'refused':
         return { requeueAfterMs: this.deps.settings.resyncIntervalMs };
@@ -198,6 +208,8 @@ export class RabbitQueueBatchReconciler {
     const f = result.failure;
     if (result.brokerUnavailable) throw new BrokerUnavailableError(`RabbitMQ unavailable: ${f?.error}`);
     if (result.outcome === 'Succeeded') return { requeueAfterMs: resyncIntervalMs };
+    // Credentials refused at a write: looked at again after a minute, or at once when the Secret changes.
+    if (f?.kind === 'config') return { requeueAfterMs: conflictRequeueMs };
     if ((result.outcome === 'RolledBack' || result.outcome === 'PartiallySucceeded') && f) {
       if (f.kind === 'refused') return { requeueAfterMs: resyncIntervalMs };
       throw new Error(`${f.resource} failed: ${f.error}`);

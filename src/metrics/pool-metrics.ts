@@ -24,9 +24,13 @@ export interface HttpPoolGaugeStats extends PoolGaugeStats {
   socketsCreated: number;
 }
 
+/** Why a management request was sent: `rabbitbatch_http_requests_total{purpose}`. */
+export type RequestPurpose = 'work' | 'keepalive';
+
 export interface HttpPoolMetrics {
   /** Counts one finished request: `code` is the HTTP status, or `error` when no answer came. */
-  requestDone(method: string, code: number | 'error'): void;
+  /** `purpose`: `work` for callers' requests, `keepalive` for the pool's own touches of idle sockets. */
+  requestDone(method: string, code: number | 'error', purpose?: RequestPurpose): void;
   /** Stops reporting this pool (its gauges disappear at the next scrape). */
   unregister(): void;
 }
@@ -68,7 +72,8 @@ const STATES = ['active', 'idle', 'pending'] as const;
 /**
  * Registers one management-API pool: `rabbitbatch_http_pool_connections{endpoint,state}`,
  * `rabbitbatch_http_pool_connections_created_total{endpoint}` and
- * `rabbitbatch_http_requests_total{endpoint,method,code}`.
+ * `rabbitbatch_http_requests_total{endpoint,method,code,purpose}` (`purpose` is `work` or
+ * `keepalive`: the pool's touches of idle sockets are no work a reconcile asked for).
  */
 export function registerHttpPoolMetrics(registry: Registry, endpoint: string, stats: () => HttpPoolGaugeStats): HttpPoolMetrics {
   const pools = poolsOf(httpPools, registry);
@@ -112,13 +117,13 @@ export function registerHttpPoolMetrics(registry: Registry, endpoint: string, st
     () =>
       new Counter({
         name: 'rabbitbatch_http_requests_total',
-        help: 'Management API requests by endpoint, method and HTTP status ("error" when no answer came).',
-        labelNames: ['endpoint', 'method', 'code'],
+        help: 'Management API requests by endpoint, method, HTTP status ("error" when no answer came) and purpose ("work", or "keepalive" for the pool touching its idle sockets).',
+        labelNames: ['endpoint', 'method', 'code', 'purpose'],
         registers,
       }),
   );
   return {
-    requestDone: (method, code) => requests.inc({ endpoint, method, code: String(code) }),
+    requestDone: (method, code, purpose = 'work') => requests.inc({ endpoint, method, code: String(code), purpose }),
     unregister: () => void pools.delete(me),
   };
 }

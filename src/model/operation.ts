@@ -8,11 +8,14 @@ import type { ObservedBinding } from './observed.js';
 export type Operation =
   | { type: 'declareExchange'; resource: string; exchange: ExchangeSpec }
   | { type: 'declareQueue'; resource: string; queue: QueueSpec }
-  | { type: 'recreateQueue'; resource: string; queue: QueueSpec }
-  | { type: 'bind'; resource: string; binding: BindingSpec }
+  /** `bindings`: the batch's bindings to this queue; they go with the old queue and are bound again in the same run. */
+  | { type: 'recreateQueue'; resource: string; queue: QueueSpec; bindings: BindingSpec[] }
+  /** `afterRecreate`: re-binds a binding of a queue this run recreates (it runs even if the recreate is refused: POST is idempotent). */
+  | { type: 'bind'; resource: string; binding: BindingSpec; afterRecreate?: true }
   | { type: 'unbind'; resource: string; binding: ObservedBinding }
   | { type: 'deleteQueue'; resource: string; name: string }
-  | { type: 'deleteExchange'; resource: string; name: string };
+  /** `deadLetteredBy`: queues in the vhost naming this exchange as `x-dead-letter-exchange`; it is kept while one of them is. */
+  | { type: 'deleteExchange'; resource: string; name: string; deadLetteredBy?: string[] };
 
 /** Operations that create something (and so go into the write-ahead record first). */
 export const isCreate = (op: Operation) => op.type === 'declareExchange' || op.type === 'declareQueue' || op.type === 'bind';

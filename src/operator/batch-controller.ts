@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type RabbitQueueBatch, type RabbitQueueBatchStatus } from '../api/schema.js';
 import type { OperatorConfig } from '../config/config.js';
 import { CLAIMS_INDEX, Claims, claimsIndex, keyOf } from '../controllers/claims.js';
-import type { ConnectionResolver } from '../controllers/connections.js';
+import { SECRETS_INDEX, secretOf, type ConnectionResolver } from '../controllers/connections.js';
 import { Controller, type Reconciler } from '../controllers/controller.js';
 import { FINALIZER, RabbitQueueBatchReconciler } from '../controllers/rabbitqueuebatch-reconciler.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -19,7 +19,7 @@ import { writeStatusIfChanged } from '../kube/status.js';
 import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { withHandOver } from '../sharding/hand-over.js';
 import { SHARD_LABEL } from '../sharding/sharder.js';
-import { connectionSummary, type RabbitHooks, type RabbitSide } from './rabbit-side.js';
+import type { RabbitHooks, RabbitSide } from './rabbit-side.js';
 
 export const CONTROLLER_NAME = 'rabbitqueuebatch';
 
@@ -39,6 +39,8 @@ export interface BatchController {
   controller: Controller<RabbitQueueBatch>;
   /** For `RabbitSide.start`: drift enqueues the batches that claim the object; a full re-list, every batch. */
   rabbitHooks: RabbitHooks;
+  /** The batches naming a connection Secret: re-reconciled at once when it changes. */
+  batchesNaming(namespace: string, name: string): string[];
 }
 
 export function createBatchController(o: BatchControllerOptions): BatchController {
@@ -59,7 +61,6 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     removeFinalizer: (b) => removeFinalizerPersisted(kc, ref(b), b, FINALIZER).then(() => undefined),
     event: (b, type, reason, message) => o.events.record({ apiVersion: API_VERSION, kind: KIND, metadata: b.metadata }, type, reason, message),
     metrics: createBatchMetrics(o.registry, itemCounts),
-    connectionSummary: (api) => connectionSummary(api, o.rabbit),
     audit: (entry) => o.log.info({ audit: entry }, 'audit'),
     settings: { maxItems: config.maxItems, batchConcurrency: config.batchConcurrency, resyncIntervalMs: config.resyncIntervalMs, conflictRequeueMs: 60_000 },
   });
@@ -92,6 +93,7 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
       JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(obj.metadata.labels ?? {}),
   });
   controller.store.addIndex(CLAIMS_INDEX, claimsIndex(config.maxItems));
+  controller.store.addIndex(SECRETS_INDEX, secretOf);
 
   const claims = new Claims(controller.store, (b) => o.connections.endpointOf(b));
   const endpoint = o.connections.defaultClient().endpoint;
@@ -104,5 +106,6 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
       for (const b of controller.store.list()) controller.enqueue(keyOf(b));
     },
   };
-  return { controller, rabbitHooks };
+  const batchesNaming = (namespace: string, name: string) => controller.store.byIndex(SECRETS_INDEX, `${namespace}/${name}`).map(keyOf);
+  return { controller, rabbitHooks, batchesNaming };
 }

@@ -17,6 +17,8 @@ import { LeaderElector } from '../kube/leader-election.js';
 import { createLogger } from '../log/logger.js';
 import { addressOf, listen, metricsHandler, probesHandler } from '../metrics/server.js';
 import { ManagementClient } from '../rabbit/management-client.js';
+import { SecretWatch } from '../kube/secret-watch.js';
+import { brokerReadiness } from '../metrics/broker-readiness.js';
 import { Membership } from '../sharding/membership.js';
 import { Sharder } from '../sharding/sharder.js';
 import { createBatchController } from './batch-controller.js';
@@ -54,18 +56,33 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const kc = loadKubeConfig(config.flags.kubeconfig);
-  const connections = new ConnectionResolver(kc.makeApiClient(CoreV1Api), config.rabbit, (c) =>
-    new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
+  // A changed (or newly created) connection Secret re-reconciles the batches naming it at once.
+  const secretWatch: { current?: SecretWatch } = {};
+  const connections = new ConnectionResolver(
+    kc.makeApiClient(CoreV1Api),
+    config.rabbit,
+    (c) => new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
+    (namespace, name, version) => secretWatch.current?.ensure(namespace, name, version),
   );
   const log = createLogger({ level: config.logLevel, secrets: () => connections.secrets, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  secretWatch.current = new SecretWatch({
+    kubeConfig: kc,
+    log,
+    onChange: (namespace, name) => {
+      for (const key of batchesNaming(namespace, name)) controller.enqueue(key);
+    },
+  });
   const rabbit = startRabbitSide(config, log, registry);
   const events = new EventRecorder({ kubeConfig: kc, component: 'rabbitbatch', instance: config.identity, logger: log });
   const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
   const path = config.watchNamespace ? `/apis/${GROUP}/${VERSION}/namespaces/${config.watchNamespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const sharding = config.flags.sharding === true;
-  const { controller, rabbitHooks } = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
+  const { controller, rabbitHooks, batchesNaming } = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
 
   let elector: LeaderElector | undefined;
+  const rabbitmqReady = brokerReadiness(() => connections.defaultClient(), log);
+  void rabbitmqReady.check().catch(() => undefined); // says at start (in the log) when the broker is not there
+
   const metricsServer = await listen(config.flags.metricsBindAddress, metricsHandler(registry));
   const probeServer = await listen(
     config.flags.healthProbeBindAddress,
@@ -83,7 +100,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
             throw new Error(`the RabbitQueueBatch cache has not synced${why ? `: ${why}` : ''}`);
           },
         },
-        { name: 'rabbitmq', check: async () => { await connections.defaultClient().vhostExists('/'); } },
+        rabbitmqReady,
         { name: 'events', check: () => { if (config.events && !rabbit.events.isSubscribed) throw new Error('not subscribed to RabbitMQ events'); } },
       ],
     ),
@@ -99,6 +116,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     await membership?.stop();
     await elector?.release();
     await rabbit.stop();
+    secretWatch.current?.stop();
     await connections.close();
     await kc.close();
     metricsServer?.close();

@@ -15,7 +15,6 @@ import { registerCacheMetrics } from '../metrics/cache-metrics.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
 import { RabbitEventStream } from '../rabbit/event-stream.js';
 import type { RabbitEvent } from '../model/observed.js';
-import type { ManagementApi } from '../model/broker.js';
 
 /** What the batch controller does with RabbitMQ's side: given at `start`, never patched in later. */
 export interface RabbitHooks {
@@ -96,19 +95,4 @@ export function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, r
     hooks.onResync();
   }
   return side;
-}
-
-/** The small per-endpoint summary each batch's status carries. */
-export function connectionSummary(api: ManagementApi, side: RabbitSide) {
-  const pool = (api as Partial<{ poolStats(): { active: number; idle: number; max: number; reuseRatio: number } }>).poolStats?.();
-  if (!pool) return undefined;
-  return {
-    endpoint: api.endpoint,
-    poolActive: pool.active,
-    poolIdle: pool.idle,
-    poolMax: pool.max,
-    reuseRatio: Math.round(pool.reuseRatio * 100) / 100,
-    cacheHitRate: Math.round(side.cache.stats().hitRate * 100) / 100,
-    ...(side.lastFullResync ? { lastFullResync: side.lastFullResync.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
-  };
 }

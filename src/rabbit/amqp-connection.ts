@@ -12,6 +12,8 @@
  *   for 'disconnected' and drop them.
  * - After `close()`, `connection()` rejects at once, and so does a call still waiting for a
  *   reconnect.
+ * - `retryFirstConnect: false`: a first connect that fails rejects at once with its cause (no
+ *   retries); losses after a successful connect are retried as always.
  * - `amqps://` with a certificate that does not verify against `ca` (or the system roots): each
  *   attempt fails with a `TlsError` that says so (emitted with 'retry', kept in `lastError`), and
  *   the attempts go on with backoff, so a fixed certificate is picked up without a restart.
@@ -28,6 +30,12 @@ export interface AmqpConnectionOptions {
   connectionName?: string;
   /** CA bundle for `amqps://`. Defaults to the system roots. */
   ca?: string;
+  /**
+   * Reconnect with backoff after a failed first connect. A one-shot command (the CLI's
+   * `publish`) sets false: the first failure rejects `connection()` with its cause, so it can
+   * exit instead of waiting for a broker that is not there. Defaults to true.
+   */
+  retryFirstConnect?: boolean;
 }
 
 export class AmqpConnection extends EventEmitter {
@@ -56,6 +64,7 @@ export class AmqpConnection extends EventEmitter {
 
   /** Set once somebody asked for a connection: from then on it is kept up until `close()`. */
   private wanted = false;
+  private everConnected = false;
 
   /** Why the last attempt failed, until one succeeds (the channel pool puts it in its errors). */
   get lastError(): Error | undefined {
@@ -92,6 +101,10 @@ export class AmqpConnection extends EventEmitter {
       } catch (err) {
         this.failure = err instanceof Error ? err : new Error(String(err));
         if (this.closed) throw new Error('AMQP connection closed', { cause: err });
+        if (this.o.retryFirstConnect === false && !this.everConnected) {
+          this.wanted = false; // the watchdog must not try again behind the caller's back
+          throw this.failure;
+        }
         const delay = this.backoff.next();
         this.emit('retry', err, delay);
         // close() ends the pause early, so nobody waits for a connection that will never come.
@@ -135,6 +148,7 @@ export class AmqpConnection extends EventEmitter {
     }
     this.backoff.reset();
     this.failure = undefined;
+    this.everConnected = true;
     this.current = conn;
     conn.on('error', () => undefined); // 'close' follows; handled there
     conn.on('blocked', (reason: string) => this.emit('blocked', reason));

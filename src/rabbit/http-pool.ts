@@ -5,6 +5,8 @@
  * - At most `maxSize` sockets. `warm()` opens `minSize` at once, and a timer (unref'd) touches
  *   them every half idle timeout, so they stay open: undici has no minimum of its own.
  * - Every response body is read to the end, so a socket always goes back to the pool.
+ * - Keep-warm requests are counted apart: `rabbitbatch_http_requests_total{purpose="keepalive"}`,
+ *   so `purpose="work"` is exactly what callers asked of RabbitMQ.
  * - Reuse is measured: `socketsCreated` counts the pool's own 'connect' events (the diagnostics
  *   channel is process-wide and would also see other clients).
  * - Neither `endpoint` nor any error message holds credentials: they travel in headers only.
@@ -22,8 +24,9 @@
 import { setImmediate } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
-import { registerHttpPoolMetrics, type HttpPoolMetrics } from '../metrics/pool-metrics.js';
+import { registerHttpPoolMetrics, type HttpPoolMetrics, type RequestPurpose } from '../metrics/pool-metrics.js';
 import { BrokerUnavailableError, isUnreachable } from '../model/errors.js';
+import { describeCode } from './network-errors.js';
 import { tlsFailure } from './tls-errors.js';
 
 export interface HttpPoolOptions {
@@ -126,11 +129,15 @@ export class HttpPool {
     if (this.closed) return;
     const n = Math.min(this.maxSize, Math.max(0, this.minSize - this.pool.stats.running));
     const path = this.o.warmPath ?? '/api/overview?columns=rabbitmq_version';
-    await Promise.all(Array.from({ length: n }, () => this.request('GET', path, undefined, this.o.warmHeaders ?? {})));
+    await Promise.all(Array.from({ length: n }, () => this.send('GET', path, undefined, this.o.warmHeaders ?? {}, 'keepalive')));
   }
 
   /** Sends one request; resolves with any HTTP answer (see the failure modes above). */
   async request(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<HttpResponse> {
+    return this.send(method, path, body, headers, 'work');
+  }
+
+  private async send(method: string, path: string, body: string | undefined, headers: Record<string, string>, purpose: RequestPurpose): Promise<HttpResponse> {
     for (let attempt = 1; ; attempt++) {
       this.requestsSent++;
       try {
@@ -141,20 +148,20 @@ export class HttpPool {
         // queued when the response ended, against servers that close despite keep-alive). Wait
         // for it, or the caller's next request finds no free socket and opens another one.
         await setImmediate();
-        this.metrics?.requestDone(method, res.statusCode);
+        this.metrics?.requestDone(method, res.statusCode, purpose);
         const location = res.headers.location;
         return typeof location === 'string' ? { status: res.statusCode, text, location } : { status: res.statusCode, text };
       } catch (err) {
         const tls = tlsFailure(err, { endpoint: this.endpoint, caGiven: this.o.ca !== undefined });
         if (tls) {
-          this.metrics?.requestDone(method, 'error');
+          this.metrics?.requestDone(method, 'error', purpose);
           throw tls;
         }
         const code = errorCode(err);
-        const failure = new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${code || (err as Error).message}`, { cause: err });
+        const failure = new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: ${(code && describeCode(code)) || code || (err as Error).message}`, { cause: err });
         // A socket closed under a request that may be resent: once, at once (the broker did answer others).
         if (attempt === 1 && SOCKET_CLOSED_UNDER_US.has(code) && IDEMPOTENT.has(method) && isUnreachable(failure)) continue;
-        this.metrics?.requestDone(method, 'error');
+        this.metrics?.requestDone(method, 'error', purpose);
         throw failure;
       }
     }

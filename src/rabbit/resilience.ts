@@ -42,13 +42,26 @@ export function createResilience(o: ResilienceOptions): Resilience {
   const retrying: IPolicy = retry(handleWhen(isUnreachable), { maxAttempts: o.retries ?? 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }) });
   const idempotentPolicy = wrap(retrying, breaker);
   if (o.registry) registerBreaker(o.registry, o.endpoint, breaker);
+  // The breaker's own error says nothing of the cause: keep the last failure it counted, so
+  // "circuit open" always comes with what actually went wrong (refused, DNS, timeout, 5xx).
+  let lastFailure: Error | undefined;
+  const halfOpenAfterS = (o.halfOpenAfterMs ?? 5_000) / 1000;
   const translate = (err: unknown): never => {
-    if (err instanceof BrokenCircuitError) throw new BrokerUnavailableError(`circuit open for ${o.endpoint}: RabbitMQ failed repeatedly; retrying after a pause`);
+    if (err instanceof BrokenCircuitError) {
+      throw new BrokerUnavailableError(`RabbitMQ at ${o.endpoint} failed repeatedly${lastFailure ? ` (last error: ${lastFailure.message})` : ''}; circuit open: calls fail at once for ${halfOpenAfterS} s before one is tried again`, lastFailure ? { cause: lastFailure } : undefined);
+    }
     throw err;
   };
   return {
     breaker,
-    run: (fn, idempotent) => (idempotent ? idempotentPolicy.execute(fn) : breaker.execute(fn)).catch(translate),
+    run: (fn, idempotent) => {
+      const counted = () =>
+        fn().catch((err: unknown) => {
+          if (isBrokerFailure(err) && err instanceof Error) lastFailure = err;
+          throw err;
+        });
+      return (idempotent ? idempotentPolicy.execute(counted) : breaker.execute(counted)).catch(translate);
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 /** The CLI as a user runs it (a child process), against the real broker: outcomes and exit codes. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +15,9 @@ beforeAll(async () => {
 });
 afterAll(() => vh.cleanup());
 
-function cli(args: string[], file?: { name: string; content: unknown }) {
+function cli(args: string[], file?: { name: string; content: unknown }, auditLog = join(dir, 'audit.log')) {
   if (file) writeFileSync(join(dir, file.name), typeof file.content === 'string' ? file.content : JSON.stringify(file.content));
-  const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--vhost', vh.name, '--audit-log', join(dir, 'audit.log')], {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--vhost', vh.name, '--audit-log', auditLog], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, RABBITMQ_URL: rabbitUrl(), RABBITMQ_PASSWORD: 'guest' },
@@ -83,10 +83,31 @@ describe('rabbitbatch CLI', () => {
     expect(await getQueue(vh.name, 'dry.q')).toBeUndefined();
   });
 
-  it('writes one audit entry per batch and never prints the password', () => {
-    const file = { name: 'audited.json', content: [{ name: 'audited' }] };
-    const res = cli(['queue', 'create', '--batch', '--file', join(dir, file.name), '--password', 'guest'], file);
-    expect(res.code).toBe(0);
-    expect(`${res.out}${res.err}`).not.toContain('guest:guest');
+  it('writes one audit entry per batch and never prints the password', async () => {
+    // A user of its own with a password that cannot appear by chance, used for real.
+    const user = `rabbitbatch-audit-${process.pid}`;
+    const password = 'Aud1t-pl4nted-7e1b';
+    await mgmt(`/api/users/${user}`, { method: 'PUT', body: { password, tags: 'management' } });
+    try {
+      await mgmt(`/api/permissions/${encodeURIComponent(vh.name)}/${user}`, { method: 'PUT', body: { configure: '.*', write: '.*', read: '.*' } });
+      const auditLog = join(dir, 'audit-own.log');
+      const file = { name: 'audited.json', content: [{ name: 'audited.one' }, { name: 'audited.two' }] };
+      const res = cli(['queue', 'create', '--batch', '--file', join(dir, file.name), '--username', user, '--password', password], file, auditLog);
+      expect(res.code, res.err).toBe(0);
+      expect(await getQueue(vh.name, 'audited.two')).toBeDefined(); // the planted password really worked
+      const again = cli(['queue', 'create', '--batch', '--file', join(dir, file.name), '--username', user, '--password', password], file, auditLog);
+      expect(again.code, again.err).toBe(0);
+      const text = readFileSync(auditLog, 'utf8');
+      const entries = text.trim().split('\n').map((l) => (JSON.parse(l) as { audit: { vhost: string; items: number; result: string; operations: number } }).audit);
+      expect(entries).toHaveLength(2); // one per batch, not one per item
+      expect(entries.map((e) => [e.vhost, e.items, e.result])).toEqual([
+        [vh.name, 2, 'Succeeded'],
+        [vh.name, 2, 'Succeeded'],
+      ]);
+      expect(entries[0]!.operations).toBeGreaterThan(entries[1]!.operations); // the second run had nothing to create
+      for (const [where, out] of Object.entries({ stdout: res.out + again.out, stderr: res.err + again.err, audit: text })) expect(out.includes(password), `${where} contains the password`).toBe(false);
+    } finally {
+      await mgmt(`/api/users/${user}`, { method: 'DELETE' });
+    }
   });
 });

@@ -14,7 +14,7 @@ let vh: { name: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
   vh = await createTestVhost('publish');
-  for (const q of ['all', 'resume']) await mgmt(`/api/queues/${encodeURIComponent(vh.name)}/${q}`, { method: 'PUT', body: { durable: true, auto_delete: false, arguments: {} } });
+  for (const q of ['all', 'resume', 'bad']) await mgmt(`/api/queues/${encodeURIComponent(vh.name)}/${q}`, { method: 'PUT', body: { durable: true, auto_delete: false, arguments: {} } });
 });
 afterAll(() => vh.cleanup());
 
@@ -34,10 +34,19 @@ describe('rabbitbatch publish', () => {
   it('refuses an invalid line with its number, after publishing what came before', async () => {
     const file = join(dir, 'bad.jsonl');
     writeFileSync(file, `${JSON.stringify({ body: 'a' })}\nnot json\n${JSON.stringify({ body: 'c' })}\n`);
-    const res = spawnSync(process.execPath, args(file, 'resume'), { cwd: ROOT, encoding: 'utf8' });
+    const res = spawnSync(process.execPath, args(file, 'bad'), { cwd: ROOT, encoding: 'utf8' });
     expect(res.status).toBe(1);
     expect(res.stderr).toContain('line 2:');
-    await mgmt(`/api/queues/${encodeURIComponent(vh.name)}/resume/contents`, { method: 'DELETE' });
+    // Line 1 arrived (and was confirmed before the exit), line 3 did not.
+    expect(await messageCount(vh.name, 'bad')).toBe(1);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vh.name)}`);
+    try {
+      const ch = await conn.createChannel();
+      const msg = await ch.get('bad', { noAck: true });
+      expect(msg && msg.content.toString()).toBe('a');
+    } finally {
+      await conn.close();
+    }
   });
 
   it('stopped by SIGINT and resumed from its checkpoint, delivers every line exactly once', async () => {

@@ -325,9 +325,9 @@ describe('least privilege, as the operator ServiceAccount', () => {
   });
 
   it('kubectl auth can-i: what the code uses, and nothing else', () => {
-    // Secrets: get by name in any namespace; never list or watch.
+    // Secrets: get and watch (the operator watches the Secrets it reads, by name); never list.
     expect(canI('list', 'secrets', '--all-namespaces')).toBe('no');
-    expect(canI('watch', 'secrets', '--all-namespaces')).toBe('no');
+    expect(canI('watch', 'secrets', '-n', OTHER)).toBe('yes');
     expect(canI('list', 'secrets', '-n', OTHER)).toBe('no');
     expect(canI('get', 'secrets', '-n', OTHER)).toBe('yes');
     expect(canI('create', 'secrets', '-n', OTHER)).toBe('no');

@@ -59,13 +59,26 @@ describe('leader election', () => {
 
     // SIGTERM: the leader releases its Lease; a fresh candidate takes over without waiting for expiry.
     procs.push(await spawnOperator('leader-c', ns.name, ['--leader-elect']));
+    const leases = loadKubeConfig().makeApiClient(CoordinationV1Api);
+    const lease = () => leases.readNamespacedLease({ name: 'rabbitbatch-leader', namespace: ns.name });
+    const time = (t: unknown) => new Date(t as string).getTime();
+    // When the leader's Lease would expire were it left alone: its last renewal plus its duration.
+    const held = await lease();
+    expect(held.spec?.holderIdentity).toBe(successor.identity);
     const termAt = Date.now();
     expect(await successor.kill('SIGTERM')).toBe(0);
-    await eventually(async () => expect(await holder(ns.name, 'rabbitbatch-leader')).toBe('leader-c'), { timeoutMs: 20_000 });
+    // Released on the way out: by the time the process has exited, it no longer holds the Lease.
+    const released = await lease();
+    expect(released.spec?.holderIdentity ?? '', 'the Lease after the leader exited').not.toBe(successor.identity);
+    await eventually(async () => expect(await holder(ns.name, 'rabbitbatch-leader')).toBe('leader-c'), { timeoutMs: 30_000 });
+    const taken = await lease();
+    const wouldExpireAt = time(held.spec?.renewTime) + (held.spec?.leaseDurationSeconds ?? 0) * 1000;
+    // Only a hand-over gets the new holder in before the old Lease could have expired.
+    expect(time(taken.spec?.acquireTime), 'new holder acquired before the old Lease would have expired').toBeLessThan(wouldExpireAt);
     console.log(`SIGTERM of the leader → hand-over after ${Date.now() - termAt} ms`);
     await batches.create('third', { vhost: vh.name, queues: [{ name: 'le.third' }] });
     await batches.waitFor('third', ready, 30_000);
-  });
+  }, 150_000); // a lease expiry (15 s), three process starts and a hand-over on a loaded machine
 });
 
 describe('sharding', () => {

@@ -156,10 +156,29 @@ describe('ManagementClient', () => {
 
   it('counts requests and sockets in the registry it was given', async () => {
     const text = await registry.metrics();
-    expect(text).toContain(`rabbitbatch_http_requests_total{endpoint="${MGMT}",method="PUT",code="400"} 1`);
-    expect(text).toMatch(new RegExp(`rabbitbatch_http_requests_total\\{endpoint="${MGMT}",method="GET",code="200"\\} \\d+`));
+    expect(text).toContain(`rabbitbatch_http_requests_total{endpoint="${MGMT}",method="PUT",code="400",purpose="work"} 1`);
+    expect(text).toMatch(new RegExp(`rabbitbatch_http_requests_total\\{endpoint="${MGMT}",method="GET",code="200",purpose="work"\\} \\d+`));
     expect(text).toMatch(new RegExp(`rabbitbatch_http_pool_connections_created_total\\{endpoint="${MGMT}"\\} [1-9]`));
     expect(text).toContain(`rabbitbatch_http_pool_connections{endpoint="${MGMT}",state="idle"}`);
+  });
+
+  it('counts keep-warm requests as purpose="keepalive", apart from the work callers asked for', async () => {
+    const own = new Registry();
+    const client = new ManagementClient({ url: MGMT, username: 'guest', password: 'guest', minSize: 3, warm: false, registry: own });
+    const series = async (purpose: string) => {
+      const line = (await own.metrics()).split('\n').find((l) => l.startsWith(`rabbitbatch_http_requests_total{endpoint="${MGMT}",method="GET",code="200",purpose="${purpose}"}`));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    try {
+      await client.warm();
+      expect(await series('keepalive')).toBe(3);
+      expect(await series('work')).toBe(0);
+      await client.overview();
+      expect(await series('work')).toBe(1);
+      expect(await series('keepalive')).toBe(3);
+    } finally {
+      await client.close();
+    }
   });
 
   it('opens its circuit breaker when the broker is unreachable, and fails fast while open', async () => {
@@ -169,8 +188,10 @@ describe('ManagementClient', () => {
       for (let i = 0; i < 5; i++) await expect(dead.vhostExists('/')).rejects.toBeInstanceOf(BrokerUnavailableError);
       expect(dead.breakerState).toBe('1'); // cockatiel's CircuitState.Open
       await expect(dead.vhostExists('/')).rejects.toThrow(/circuit open/);
+      // ...and still says what went wrong.
+      await expect(dead.vhostExists('/')).rejects.toThrow(/last error: GET http:\/\/127.0.0.1:1\/api\/vhosts: connection refused/);
       expect(await breakerRegistry.getSingleMetricAsString('rabbitbatch_circuit_breaker_state')).toContain('endpoint="http://127.0.0.1:1"} 1');
-      expect(await breakerRegistry.getSingleMetricAsString('rabbitbatch_http_requests_total')).toContain('method="GET",code="error"} 5');
+      expect(await breakerRegistry.getSingleMetricAsString('rabbitbatch_http_requests_total')).toContain('method="GET",code="error",purpose="work"} 5');
     } finally {
       await dead.close();
     }

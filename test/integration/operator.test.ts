@@ -3,9 +3,10 @@
  * running in-process and watching only this file's namespace. Outcomes are read back from
  * RabbitMQ and from the resource's status.
  */
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
-import { createTestNamespace } from '../support/kube.js';
+import { createTestNamespace, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, item, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, deleteQueueByHand, getExchange, getQueue, listBindings, listQueueNames, messageCount, mgmt, publish } from '../support/rabbit.js';
 import { eventually } from '../support/wait.js';
@@ -31,6 +32,12 @@ afterAll(async () => {
 });
 
 const spec = (s: RabbitQueueBatchSpecInput): RabbitQueueBatchSpecInput => ({ vhost, deletionPolicy: 'Delete', ...s });
+
+/** The Events recorded for batch `name` with `reason`: their messages. */
+async function events(name: string, reason: string): Promise<string[]> {
+  const list = await loadKubeConfig().makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns.name });
+  return list.items.filter((e) => e.involvedObject.name === name && e.reason === reason).map((e) => e.message ?? '');
+}
 
 describe('RabbitQueueBatch', () => {
   it('creates exchanges, queues and bindings from empty and reports every item Ready', async () => {
@@ -90,6 +97,21 @@ describe('RabbitQueueBatch', () => {
     const text = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
     expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [1-9]/);
     expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="exchange"\} [1-9]/);
+    // ...and says so where users look: an Event naming what was re-created.
+    await eventually(async () => expect((await events('heal', 'DriftRepaired')).join('\n')).toContain('queue/heal.q'));
+    expect((await events('heal', 'DriftRepaired')).join('\n')).toContain('exchange/heal.x');
+  });
+
+  it('re-creates a binding deleted on its own (queue and exchange untouched), with a DriftRepaired Event', async () => {
+    await batches.create('bind', spec({ exchanges: [{ name: 'bind.x' }], queues: [{ name: 'bind.q' }], bindings: [{ source: 'bind.x', destination: 'bind.q', routingKey: 'rk' }] }));
+    await batches.waitFor('bind', (b) => condition(b, 'Ready')?.status === 'True');
+    const bound = () => listBindings(vhost).then((all) => all.some((x) => x.source === 'bind.x' && x.destination === 'bind.q' && x.routing_key === 'rk'));
+    expect(await bound()).toBe(true);
+    const res = await mgmt(`/api/bindings/${encodeURIComponent(vhost)}/e/bind.x/q/bind.q/rk`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(await bound()).toBe(false);
+    await eventually(async () => expect(await bound()).toBe(true));
+    await eventually(async () => expect((await events('bind', 'DriftRepaired')).join('\n')).toMatch(/binding\//));
   });
 
   it('AllOrNothing: a failure in the middle is rolled back and nothing is left behind', async () => {
@@ -129,6 +151,19 @@ describe('RabbitQueueBatch', () => {
     expect(await messageCount(vhost, 'prune.full')).toBe(3);
     expect(item(b, 'queue/prune.empty')).toBeUndefined();
     expect(b.status?.applied?.queues).toEqual(['prune.full', 'prune.stays']);
+  });
+
+  it('deletionPolicy Delete on a batch whose queue holds messages: the queue and its messages stay, the batch goes, a Retained Event names it', async () => {
+    await batches.create('full', spec({ queues: [{ name: 'full.q' }, { name: 'full.empty' }] }));
+    await batches.waitFor('full', (b) => condition(b, 'Ready')?.status === 'True');
+    await publish(vhost, 'full.q', ['one', 'two']);
+    await batches.delete('full');
+    await batches.gone('full');
+    expect(await messageCount(vhost, 'full.q')).toBe(2);
+    expect(await getQueue(vhost, 'full.empty')).toBeUndefined(); // the empty one was deleted
+    const retained = await events('full', 'Retained');
+    expect(retained.join('\n')).toContain('queue/full.q');
+    await deleteQueueByHand(vhost, 'full.q');
   });
 
   it('deletionPolicy Delete removes what the batch created; Retain leaves RabbitMQ alone', async () => {

@@ -32,7 +32,12 @@ describe('broker restart mid-batch', () => {
     const batches = batchClient(ns.name);
     await batches.create('big', { vhost: vh.name, queues: names.map((name) => ({ name })) });
     await eventually(async () => expect((await listQueueNames(vh.name)).length).toBeGreaterThan(20), { intervalMs: 20 });
-    stopBroker();
+    const createdBeforeStop = (await listQueueNames(vh.name)).length;
+    await stopBroker();
+    // The stop really came mid-batch: queues were still missing, and the batch was not Ready.
+    console.log(`broker stopped with ${createdBeforeStop}/500 queues created`);
+    expect(createdBeforeStop).toBeLessThan(500);
+    expect(condition(await batches.get('big'), 'Ready')?.status).not.toBe('True');
     await new Promise((r) => setTimeout(r, 3000));
     await startBroker();
     const b = await batches.waitFor('big', (b) => condition(b, 'Ready')?.status === 'True', 150_000);

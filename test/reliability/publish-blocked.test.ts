@@ -2,9 +2,9 @@
  * A broker resource alarm while publishing: RabbitMQ blocks the publishing connection
  * (`connection.blocked`), and the publisher stops reading the file until `connection.unblocked`
  * instead of pushing the rest of it into the socket buffer. Raises a real memory alarm
- * (`rabbitmqctl set_vm_memory_high_watermark`) and always restores the default watermark.
+ * (`rabbitmqctl set_vm_memory_high_watermark`) and always restores the watermark it found (read
+ * before the test, checked after).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,19 +13,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishFile } from '../../src/batch/publish/publisher.js';
 import { AmqpConnection } from '../../src/rabbit/amqp-connection.js';
 import { ChannelPool } from '../../src/rabbit/channel-pool.js';
+import { readWatermark, setWatermark } from '../support/broker-control.js';
 import { createTestVhost, messageCount, mgmt } from '../support/rabbit.js';
 
 const LINES = 100_000;
 const dir = mkdtempSync(join(tmpdir(), 'rabbitbatch-blocked-'));
-const watermark = (value: string) => execFileSync('rabbitmqctl', ['-q', 'set_vm_memory_high_watermark', value], { stdio: 'ignore' });
+/** The watermark the broker had before this file: what it gets back. */
+let found: string[] | undefined;
+const restore = async () => {
+  if (found) await setWatermark(found);
+};
 let vh: { name: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
+  found = await readWatermark();
   vh = await createTestVhost('blocked');
   await mgmt(`/api/queues/${encodeURIComponent(vh.name)}/alarm`, { method: 'PUT', body: { durable: true, auto_delete: false, arguments: {} } });
 });
 afterAll(async () => {
-  watermark('0.4'); // RabbitMQ's default
+  await restore();
+  if (found) expect(await readWatermark()).toEqual(found); // left as found
   await vh?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -40,13 +47,13 @@ describe('publish under a broker memory alarm', () => {
     connection.on('blocked', (reason: string) => blocked.push(reason));
     try {
       const channel = await pool.acquire();
-      watermark('0.0000001'); // any memory use is over it: the alarm goes off at once
+      await setWatermark(['0.0000001']); // any memory use is over it: the alarm goes off at once
       const abort = new AbortController();
       // A window larger than the file: only the alarm can hold the publisher back.
       const run = publishFile({ channel, file, routingKey: 'alarm', window: LINES * 2, signal: abort.signal, connection });
       await new Promise((r) => setTimeout(r, 3_000));
       abort.abort(); // stop reading; outstanding confirms arrive once the alarm clears
-      watermark('0.4');
+      await restore();
       const summary = await run;
       await pool.release(channel);
 
@@ -60,7 +67,7 @@ describe('publish under a broker memory alarm', () => {
       expect(summary.failed).toEqual([]);
       expect(await messageCount(vh.name, 'alarm')).toBe(summary.published);
     } finally {
-      watermark('0.4');
+      await restore();
       await pool.close();
       await connection.close();
     }

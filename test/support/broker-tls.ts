@@ -8,8 +8,9 @@
  * - `ensureBrokerTls()` is idempotent: certificates are made once in `TLS_DIR` and reused; a
  *   listener is (re)started only when it does not already present a certificate that verifies
  *   against that CA (none yet, or one left from older certificates).
- * - The plain listeners (5672, 15672) keep working; the TLS ones stay up after the tests (they
- *   disturb nothing, and the next run finds them ready).
+ * - The plain listeners (5672, 15672) keep working. `restore()` leaves the broker as
+ *   `ensureBrokerTls()` found it: a listener it started is stopped again, and management
+ *   settings it added are removed (the management application restarts once more for that).
  * - The files are world-readable (0644, directory 0755): the broker runs as user `rabbitmq` and
  *   must read them. They are test-only keys of a CA nothing else trusts.
  *
@@ -23,6 +24,7 @@
  *   the next `ensureBrokerTls()` starts it again.
  */
 import { execFileSync } from 'node:child_process';
+import { rabbitmqctl } from './broker-control.js';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
@@ -44,6 +46,8 @@ export interface BrokerTls {
   managementUrl: string;
   /** `amqps://user:password@127.0.0.1:5671/<vhost>` (guest/guest unless given). */
   amqpsUrl(vhost: string, user?: { username: string; password: string }): string;
+  /** Stops what `ensureBrokerTls()` started and removes the settings it added. */
+  restore(): Promise<void>;
 }
 
 const FILES = ['ca.crt', 'server.crt', 'server.key', 'wrong-ca.crt'];
@@ -52,9 +56,18 @@ export async function ensureBrokerTls(): Promise<BrokerTls> {
   const dir = ensurePki();
   const ca = readFileSync(`${dir}/ca.crt`, 'utf8');
   const files = { certfile: `${dir}/server.crt`, keyfile: `${dir}/server.key`, cacertfile: `${dir}/ca.crt` };
-  if (!(await verifies(AMQPS_PORT, ca))) startAmqpsListener(files);
+  // What was there before, so that restore() takes back exactly what this call adds.
+  const amqpsBefore = await amqpsListening();
+  const managementBefore = await managementEnv();
+  if (!(await verifies(AMQPS_PORT, ca))) await startAmqpsListener(files);
   if (!(await verifies(MANAGEMENT_TLS_PORT, ca))) await startManagementHttps(files, ca);
   return {
+    restore: async () => {
+      if (!amqpsBefore) await rabbitEval(`rabbit_networking:stop_tcp_listener({"127.0.0.1", ${AMQPS_PORT}}).`);
+      const unset = (['ssl_config', 'tcp_config'] as const).filter((key) => !managementBefore[key]);
+      if (unset.length > 0 && (await managementEnv()).ssl_config) await restartManagement(unset);
+      if (!amqpsBefore && (await amqpsListening())) throw new Error(`the AMQPS listener on ${AMQPS_PORT} is still there`);
+    },
     ca,
     caFile: `${dir}/ca.crt`,
     wrongCa: readFileSync(`${dir}/wrong-ca.crt`, 'utf8'),
@@ -109,8 +122,34 @@ interface CertFiles {
 const erlangString = (s: string) => JSON.stringify(s); // plain ASCII paths: the same literal in Erlang
 const sslOptions = (f: CertFiles) => `{certfile, ${erlangString(f.certfile)}}, {keyfile, ${erlangString(f.keyfile)}}, {cacertfile, ${erlangString(f.cacertfile)}}`;
 
-function rabbitEval(expression: string): string {
-  return execFileSync('rabbitmqctl', ['eval', expression], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+function rabbitEval(expression: string): Promise<string> {
+  return rabbitmqctl('eval', expression);
+}
+
+async function amqpsListening(): Promise<boolean> {
+  return (await rabbitEval(`lists:any(fun(L) -> element(6, L) =:= ${AMQPS_PORT} end, rabbit_networking:active_listeners()).`)) === 'true';
+}
+
+/** Whether the management application has each listener setting (`undefined` in Erlang when not). */
+async function managementEnv(): Promise<{ ssl_config: boolean; tcp_config: boolean }> {
+  const raw = await rabbitEval('{application:get_env(rabbitmq_management, ssl_config) =/= undefined, application:get_env(rabbitmq_management, tcp_config) =/= undefined}.');
+  const m = /^\{(true|false),(true|false)\}$/.exec(raw.replace(/\s+/g, ''));
+  if (!m) throw new Error(`unexpected management settings ${raw}`);
+  return { ssl_config: m[1] === 'true', tcp_config: m[2] === 'true' };
+}
+
+/** Removes `keys` from the management application's settings and restarts it; waits for 15672. */
+async function restartManagement(keys: readonly string[]): Promise<void> {
+  const result = await rabbitEval(`${keys.map((k) => `application:unset_env(rabbitmq_management, ${k}), `).join('')}ok = application:stop(rabbitmq_management), application:start(rabbitmq_management).`);
+  if (result !== 'ok') throw new Error(`could not restart the management plugin without HTTPS: ${result}`);
+  await eventually(
+    async () => {
+      const res = await request('http://127.0.0.1:15672/api/overview?columns=rabbitmq_version', { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`15672 answers ${res.statusCode} after the management restart`);
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
 }
 
 /**
@@ -118,9 +157,9 @@ function rabbitEval(expression: string): string {
  * port is taken: a listener with stale certificates is stopped first (the stop throws when there
  * is none, hence the catch), and the PEM cache cleared so the files are read again.
  */
-function startAmqpsListener(files: CertFiles): void {
+async function startAmqpsListener(files: CertFiles): Promise<void> {
   const address = `{"127.0.0.1", ${AMQPS_PORT}}`;
-  const result = rabbitEval(
+  const result = await rabbitEval(
     `catch rabbit_networking:stop_tcp_listener(${address}), ssl:clear_pem_cache(), ` +
       `rabbit_networking:start_ssl_listener(${address}, [${sslOptions(files)}, {verify, verify_none}, {fail_if_no_peer_cert, false}], 1).`,
   );
@@ -132,7 +171,7 @@ function startAmqpsListener(files: CertFiles): void {
  * is configured) and restarts the management application, which then serves both.
  */
 async function startManagementHttps(files: CertFiles, ca: string): Promise<void> {
-  const result = rabbitEval(`
+  const result = await rabbitEval(`
     case application:get_env(rabbitmq_management, listener) of
       {ok, _} -> legacy_listener_configured;
       undefined ->

@@ -1,12 +1,15 @@
 /**
  * Test helpers for the real apiserver: the kubeconfig from globalSetup, and a namespace per test
  * (there is no controller-manager locally, so namespaces never finish terminating: cleanup strips
- * rabbitbatch finalizers, deletes, and does not wait).
+ * rabbitbatch finalizers and deletes every RabbitQueueBatch, the objects themselves, then the
+ * namespace, and does not wait for it: an object left behind would be reconciled by every later
+ * operator on the same plane).
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/schema.js';
+import { GROUP, PLURAL, VERSION } from '../../src/api/schema.js';
+import { deleteBatchesAndNamespace } from '../../bench/lib/cleanup.js';
 
 export function kubeconfigPath(): string {
   return inject('kubeconfigPath');
@@ -26,20 +29,7 @@ export async function createTestNamespace(prefix: string, kubeconfig?: string): 
   await core.createNamespace({ body: { metadata: { name, labels: { 'rabbitbatch.io/test': 'true' } } } });
   return {
     name,
-    cleanup: async () => {
-      const objects = kc.makeApiClient(CustomObjectsApi);
-      const list = (await objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: name }).catch(() => ({ items: [] }))) as { items: RabbitQueueBatch[] };
-      for (const b of list.items) {
-        await objects
-          .patchNamespacedCustomObject(
-            { group: GROUP, version: VERSION, plural: PLURAL, namespace: name, name: b.metadata.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] },
-          )
-          .catch(() => undefined);
-        // No garbage collector on the test plane: the objects go too, not only the namespace.
-        await objects.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: name, name: b.metadata.name }).catch(() => undefined);
-      }
-      await core.deleteNamespace({ name }).catch(() => undefined);
-    },
+    cleanup: () => deleteBatchesAndNamespace(kc, name),
   };
 }
 

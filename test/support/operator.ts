@@ -15,10 +15,12 @@ export interface TestOperator extends Operator {
   logs: string[];
 }
 
-export async function startTestOperator(namespace: string, env: Record<string, string> = {}, flags: { sharding?: boolean } = {}): Promise<TestOperator> {
+/** An in-process operator watching `namespace` of the shared plane, or of the cluster of `kubeconfig`. */
+export async function startTestOperator(namespace: string, env: Record<string, string> = {}, flags: { sharding?: boolean; kubeconfig?: string } = {}): Promise<TestOperator> {
   const logs: string[] = [];
+  const { kubeconfig = kubeconfigPath(), ...rest } = flags;
   const config = loadOperatorConfig(
-    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig: kubeconfigPath(), logLevel: 'debug', ...flags },
+    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig, logLevel: 'debug', ...rest },
     loadEnv({ ...process.env, WATCH_NAMESPACE: namespace, HTTP_POOL_MIN_SIZE: '2', ...env }),
   );
   const destination = new Writable({

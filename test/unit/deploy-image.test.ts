@@ -123,7 +123,9 @@ describe('the image entry point', () => {
 
   /** `docker run <image> ...args`: node dist/cli/main.js in /app, as uid 65532, NODE_ENV=production. */
   const run = (args: string[]) => {
-    const asNonRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+    // As root, only setpriv gives the image's non-root user: never fall back to running as root.
+    const asNonRoot = process.getuid?.() === 0;
+    if (asNonRoot && spawnSync('setpriv', ['--version']).status !== 0) throw new Error('setpriv is missing (util-linux): run `bash hack/test-tools.sh` or `apt-get install util-linux`; the image test does not run as root');
     const argv = [process.execPath, 'dist/cli/main.js', ...args];
     const res = asNonRoot
       ? spawnSync('setpriv', ['--reuid=65532', '--regid=65532', '--clear-groups', ...argv], { cwd: app, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', NODE_ENV: 'production', HOME: '/' } })

@@ -117,12 +117,12 @@ describe('RBAC is least privilege', () => {
     }
   });
 
-  it('secrets: only get, anywhere', () => {
+  it('secrets: only get and watch (by name), never list, anywhere', () => {
     for (const dir of KUSTOMIZATIONS) {
       for (const role of rulesOf(render(dir))) {
         for (const rule of role.rules as Any[]) {
           if ((rule.resources as string[]).some((r) => r === 'secrets' || r.startsWith('secrets/'))) {
-            expect(rule.verbs, role.metadata.name).toEqual(['get']);
+            expect(rule.verbs, role.metadata.name).toEqual(['get', 'watch']);
             expect(rule.resources).toEqual(['secrets']);
           }
         }
@@ -137,7 +137,7 @@ describe('RBAC is least privilege', () => {
     expect(norm(find(objs, 'ClusterRole', 'rabbitbatch-operator').rules)).toEqual(
       [
         '/events: create,patch',
-        '/secrets: get',
+        '/secrets: get,watch',
         'rabbitbatch.io/rabbitqueuebatches: get,list,patch,update,watch',
         'rabbitbatch.io/rabbitqueuebatches/finalizers: patch,update',
         'rabbitbatch.io/rabbitqueuebatches/status: patch,update',
@@ -411,37 +411,34 @@ describe('metrics', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rabbitbatch-rules-'));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    it('checks the rules and runs prometheusrule.test.yaml (or, without promtool, checks the rule structure)', () => {
+    it('checks the rules and runs prometheusrule.test.yaml with promtool, and checks the rule structure', () => {
       const rule = find(render('deploy/overlays/prometheus'), 'PrometheusRule', 'rabbitbatch');
       writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
       copyFileSync(join(ROOT, 'deploy/components/prometheus/prometheusrule.test.yaml'), join(dir, 'prometheusrule.test.yaml'));
-      if (promtool.status === 0) {
-        const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yaml')], { encoding: 'utf8' });
-        expect(check.status, check.stdout + check.stderr).toBe(0);
-        expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
-        const unit = spawnSync('promtool', ['test', 'rules', 'prometheusrule.test.yaml'], { cwd: dir, encoding: 'utf8' });
-        expect(unit.status, unit.stdout + unit.stderr).toBe(0);
-        expect(unit.stdout).toContain('SUCCESS');
-      } else {
-        console.warn('promtool not found (apt-get install prometheus): checking the rules structurally only');
-        for (const g of rule.spec.groups as Any[]) {
-          for (const r of g.rules as Any[]) {
-            expect(r.alert).toMatch(/^Rabbitbatch[A-Z]\w+$/);
-            expect(['critical', 'warning', 'info']).toContain(r.labels.severity);
-            expect(r.annotations.summary && r.annotations.description).toBeTruthy();
-            if (r.for !== undefined) expect(r.for).toMatch(/^\d+[smh]$/);
-            let depth = 0;
-            for (const ch of r.expr as string) {
-              depth += ch === '(' ? 1 : ch === ')' ? -1 : 0;
-              expect(depth).toBeGreaterThanOrEqual(0);
-            }
-            expect(depth, r.alert).toBe(0);
+      expect(promtool.status, 'promtool is missing: run `bash hack/test-tools.sh` (or apt-get install prometheus)').toBe(0);
+      const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yaml')], { encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+      const unit = spawnSync('promtool', ['test', 'rules', 'prometheusrule.test.yaml'], { cwd: dir, encoding: 'utf8' });
+      expect(unit.status, unit.stdout + unit.stderr).toBe(0);
+      expect(unit.stdout).toContain('SUCCESS');
+      for (const g of rule.spec.groups as Any[]) {
+        for (const r of g.rules as Any[]) {
+          expect(r.alert).toMatch(/^Rabbitbatch[A-Z]\w+$/);
+          expect(['critical', 'warning', 'info']).toContain(r.labels.severity);
+          expect(r.annotations.summary && r.annotations.description).toBeTruthy();
+          if (r.for !== undefined) expect(r.for).toMatch(/^\d+[smh]$/);
+          let depth = 0;
+          for (const ch of r.expr as string) {
+            depth += ch === '(' ? 1 : ch === ')' ? -1 : 0;
+            expect(depth).toBeGreaterThanOrEqual(0);
           }
+          expect(depth, r.alert).toBe(0);
         }
-        // Every alert has a test case in prometheusrule.test.yaml.
-        const tests = readFileSync(join(dir, 'prometheusrule.test.yaml'), 'utf8');
-        for (const { name } of ruleExpressions()) expect(tests).toContain(`alertname: ${name}`);
       }
+      // Every alert has a test case in prometheusrule.test.yaml.
+      const tests = readFileSync(join(dir, 'prometheusrule.test.yaml'), 'utf8');
+      for (const { name } of ruleExpressions()) expect(tests).toContain(`alertname: ${name}`);
     });
   });
 });

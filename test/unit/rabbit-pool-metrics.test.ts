@@ -14,13 +14,15 @@ describe('pool metrics', () => {
     a.requestDone('GET', 200);
     a.requestDone('PUT', 'error');
     b.requestDone('GET', 200);
+    b.requestDone('GET', 200, 'keepalive');
     const text = await registry.metrics();
     expect(text).toContain('rabbitbatch_http_pool_connections{endpoint="http://a:15672",state="active"} 3');
     expect(text).toContain('rabbitbatch_http_pool_connections{endpoint="http://a:15672",state="idle"} 2');
     expect(text).toContain('rabbitbatch_http_pool_connections_created_total{endpoint="http://a:15672"} 4');
     expect(text).toContain('rabbitbatch_http_pool_connections_created_total{endpoint="http://b:15672"} 5');
-    expect(text).toContain('rabbitbatch_http_requests_total{endpoint="http://a:15672",method="PUT",code="error"} 1');
-    expect(text).toContain('rabbitbatch_http_requests_total{endpoint="http://b:15672",method="GET",code="200"} 1');
+    expect(text).toContain('rabbitbatch_http_requests_total{endpoint="http://a:15672",method="PUT",code="error",purpose="work"} 1');
+    expect(text).toContain('rabbitbatch_http_requests_total{endpoint="http://b:15672",method="GET",code="200",purpose="work"} 1');
+    expect(text).toContain('rabbitbatch_http_requests_total{endpoint="http://b:15672",method="GET",code="200",purpose="keepalive"} 1');
     b.unregister();
     expect(await registry.metrics()).not.toContain('rabbitbatch_http_pool_connections{endpoint="http://b:15672"');
   });

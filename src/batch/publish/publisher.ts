@@ -99,6 +99,12 @@ async function* chunkedLines(input: NodeJS.ReadableStream, maxChars: number): As
   if (carry !== '' || overlong) yield [finish(carry)];
 }
 
+/** The broker's reason for closing the channel, in words: a missing exchange is the usual one. */
+function channelError(err: Error, exchange: string): string {
+  if (/NOT_FOUND - no exchange/.test(err.message)) return `the exchange "${exchange}" does not exist in this vhost (${err.message.replace(/^.*?(NOT_FOUND)/, '$1').replace(/"$/, '')})`;
+  return `the broker closed the channel: ${err.message}`;
+}
+
 export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
   const started = performance.now();
   const window = Math.max(1, o.window ?? 1000);
@@ -126,8 +132,11 @@ export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
     head = (head + 1) % window;
     inFlight--;
     if (err) {
-      summary.failed.push({ line: n, reason: 'nacked by the broker' });
+      summary.failed.push({ line: n, reason: channelClosedBy ? `not delivered: ${channelClosedBy}` : 'nacked by the broker' });
       holdCheckpoint = true;
+    } else if (returned > 0 && returnedLines.delete(n)) {
+      // RabbitMQ acks a returned message too (basic.return comes first): it failed, not confirmed.
+      returned--;
     } else summary.confirmed++;
     if (!holdCheckpoint) summary.checkpoint = Math.max(summary.checkpoint, n);
     if (summary.confirmed % 1000 === 0) {
@@ -136,7 +145,17 @@ export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
     }
     wake?.();
   };
-  ch.on('return', (msg) => summary.failed.push({ line: Number(msg.properties.messageId), reason: `returned: ${(msg.fields as { replyText?: string }).replyText ?? 'unroutable'} (no queue bound for routing key "${msg.fields.routingKey}")` }));
+  const returnedLines = new Set<number>();
+  let returned = 0;
+  ch.on('return', (msg) => {
+    const line = Number(msg.properties.messageId);
+    returnedLines.add(line);
+    returned++;
+    summary.failed.push({ line, reason: `returned: ${(msg.fields as { replyText?: string }).replyText ?? 'unroutable'} (no queue bound for routing key "${msg.fields.routingKey}")` });
+  });
+  // A publish to a missing exchange closes the channel (404) and nacks what is in flight: say why.
+  let channelClosedBy: string | undefined;
+  ch.on('error', (err: Error) => (channelClosedBy = channelError(err, o.exchange ?? '')));
 
   let blocked = false;
   let unblock: (() => void) | undefined;
@@ -164,6 +183,8 @@ export async function publishFile(o: PublishOptions): Promise<PublishSummary> {
       try {
         if (text === undefined || Buffer.byteLength(text) > maxLine) throw new Error(`line longer than ${maxLine} bytes`);
         line = parseLine(text, o.raw ?? false, o.routingKey ?? '');
+        // The default exchange routes by queue name: without one the message can only be returned.
+        if (line.routingKey === '' && (o.exchange ?? '') === '') throw new Error('no routing key: the line names none and --routing-key is not given (the default exchange routes by queue name)');
       } catch (err) {
         summary.invalid.push({ line: lineNo, reason: (err as Error).message });
         if (o.skipInvalid) continue;

@@ -1,0 +1,109 @@
+/**
+ * Watches the connection Secrets the operator reads, each one by name (`fieldSelector
+ * metadata.name=<name>` in its namespace), so a fixed password or a Secret created after
+ * `SecretNotFound` is noticed at once instead of at the next resync.
+ *
+ * Only `watch` is used, never `list`: the API server authorizes a watch narrowed to one name
+ * against that name (RBAC `resourceNames` work), and the operator never asks for Secrets it was
+ * not told about.
+ *
+ * Guarantees
+ * - `onChange(namespace, name)` runs after the Secret was created, changed or deleted; not for
+ *   the first state a watch reports when that state was already known (reconnects do not
+ *   re-trigger every batch).
+ * - A watch that ends or fails is re-opened after a jittered backoff (1 s → 30 s) until `stop()`.
+ *
+ * Failure modes
+ * - Missing `watch` permission (403): retried with backoff and logged once per Secret; the
+ *   batches still see the new Secret at their next reconcile (every minute while failing).
+ */
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Backoff } from '../util/backoff.js';
+
+interface Watched {
+  /** The last resourceVersion seen; '' when the Secret was seen missing. */
+  version: string;
+  abort: (() => void) | undefined;
+  backoff: Backoff;
+  warned: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface SecretWatchOptions {
+  kubeConfig: KubeConfig;
+  log: Logger;
+  onChange: (namespace: string, name: string) => void;
+}
+
+export class SecretWatch {
+  private readonly watched = new Map<string, Watched>();
+  private stopped = false;
+
+  constructor(private readonly o: SecretWatchOptions) {}
+
+  /**
+   * Starts watching `namespace/name` (once; later calls do nothing). `version`: the
+   * resourceVersion the caller just read, or '' when the Secret is missing: the watch's first
+   * event is news only if it differs.
+   */
+  ensure(namespace: string, name: string, version: string): void {
+    const key = `${namespace}/${name}`;
+    if (this.stopped || this.watched.has(key)) return;
+    const w: Watched = { version, abort: undefined, backoff: new Backoff({ initialMs: 1_000, maxMs: 30_000 }), warned: false, timer: undefined };
+    this.watched.set(key, w);
+    void this.open(namespace, name, w);
+  }
+
+  /** Secrets being watched, as `namespace/name`. */
+  get names(): string[] {
+    return [...this.watched.keys()].sort();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const w of this.watched.values()) {
+      clearTimeout(w.timer);
+      w.abort?.();
+    }
+    this.watched.clear();
+  }
+
+  private async open(namespace: string, name: string, w: Watched): Promise<void> {
+    if (this.stopped) return;
+    const watch = new Watch(this.o.kubeConfig);
+    // The server ends the watch after timeoutSeconds; keep client-node's inactivity abort beyond it.
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 330_000;
+    const onEvent = (type: string, object: { metadata?: { resourceVersion?: string } }) => {
+      if (type === 'BOOKMARK' || type === 'ERROR') return;
+      const version = type === 'DELETED' ? '' : (object.metadata?.resourceVersion ?? '');
+      // A fresh watch starts with the current state: news only if it differs from what was known.
+      const isNews = w.version !== version;
+      w.version = version;
+      w.backoff.reset();
+      if (isNews) this.o.onChange(namespace, name);
+    };
+    const done = (err: unknown) => {
+      w.abort = undefined;
+      if (this.stopped || !this.watched.has(`${namespace}/${name}`)) return;
+      if (err && !w.warned) {
+        w.warned = true;
+        this.o.log.warn({ secret: `${namespace}/${name}`, err: (err as Error).message }, 'cannot watch the connection Secret (RBAC needs get and watch on secrets): a change is seen at the next reconcile');
+      }
+      w.timer = setTimeout(() => void this.open(namespace, name, w), err ? w.backoff.next() : 0);
+      w.timer.unref();
+    };
+    try {
+      const controller = await watch.watch(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: 'true', timeoutSeconds: '290' },
+        onEvent,
+        done,
+      );
+      w.abort = () => controller.abort();
+      if (this.stopped) controller.abort();
+    } catch (err) {
+      done(err);
+    }
+  }
+}
