@@ -167,7 +167,8 @@ describe('RabbitQueueBatchReconciler', () => {
     h.put(b);
     expect(await h.run(b)).toEqual({ requeueAfterMs: 60_000 });
     expect(h.reason(b)).toBe('Unauthorized');
-    expect(h.current(b).status?.conditions?.[0]?.message).toContain(`RabbitMQ at ${broker.endpoint} refused the credentials`);
+    expect(h.current(b).status?.conditions?.[0]?.message).toContain(`RabbitMQ at ${broker.endpoint} refused the operator's default credentials (RABBITMQ_USERNAME / RABBITMQ_PASSWORD)`);
+    expect(h.events).toContain('Warning Unauthorized');
   });
 
   it('an unreachable broker: BrokerUnavailable in the status, and the error goes back to the work queue (backoff)', async () => {
