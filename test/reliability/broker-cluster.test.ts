@@ -123,7 +123,10 @@ describe('a three-node RabbitMQ cluster', () => {
         // Stopped once the batch is under way (the operator talks to node 1, which stays up).
         await eventually(async () => expect((await listClusterQueues(cluster, node(1), vh.name)).length).toBeGreaterThan(20), { timeoutMs: 120_000, intervalMs: 50 });
         expect(await runningNodes(cluster, node(1))).toEqual([node(1).name, node(3).name]);
-        return batches.waitFor('lost', isReady, 240_000);
+        return batches.waitFor('lost', isReady, 240_000).catch((err: unknown) => {
+          console.log(operator.logs.filter((l) => /"level":(40|50|60)|reconcile finished|BrokerUnavailable/.test(l)).slice(-30).join('\n'));
+          throw err;
+        });
       });
       const held = (await listClusterQueues(cluster, node(3), vh.name)).map((q) => q.name).filter((n) => n.startsWith('lost.'));
       expect(held.sort()).toEqual(names);
@@ -139,7 +142,7 @@ describe('a three-node RabbitMQ cluster', () => {
     expect(readyWhileMissing).toEqual([]);
     await batches.delete('lost');
     await batches.gone('lost');
-  });
+  }, 420_000);
 
   it('1,000 persistent messages in a quorum queue survive the loss of its leader node', async () => {
     // Declared through node 2, so node 2 leads the queue and the operator's own node stays up.
@@ -163,7 +166,7 @@ describe('a three-node RabbitMQ cluster', () => {
       expect(got).toHaveLength(1000);
       expect([...new Set(got)].sort()).toEqual([...bodies].sort());
     });
-  });
+  }, 300_000);
 
   it('the event stream on a surviving node repairs a queue deleted by hand while another node is down', async () => {
     // The default connection: the only one with an event stream (on node 1).
@@ -182,5 +185,5 @@ describe('a three-node RabbitMQ cluster', () => {
     });
     const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
     expect(metrics).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [2-9]/);
-  });
+  }, 300_000);
 });
