@@ -187,3 +187,54 @@ describe('a three-node RabbitMQ cluster', () => {
     expect(metrics).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [2-9]/);
   }, 300_000);
 });
+
+describe('a connection Secret listing several nodes', () => {
+  it('keeps a batch reconciling while any one of its three nodes is down', async () => {
+    const core = loadKubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespacedSecret({
+      namespace: ns.name,
+      body: { metadata: { name: 'all-nodes' }, stringData: { uri: cluster.nodes.map((n) => n.managementUrl).join(','), username: cluster.username, password: cluster.password } },
+    });
+    const spec = (names: string[]) => ({ vhost: vh.name, rabbitmq: { connectionSecret: { name: 'all-nodes' } }, queues: names.map((name) => ({ name, type: 'quorum' as const })) });
+    const names = ['failover.0'];
+    await batches.create('failover', spec(names));
+    await batches.waitFor('failover', isReady, 60_000);
+    for (const lost of cluster.nodes) {
+      await withNodeStopped(lost, async () => {
+        // A spec change while the node is down: applied through the nodes that answer.
+        names.push(`failover.without-${lost.name.split('@')[0]}`);
+        await batches.setSpec('failover', spec(names));
+        const b = await batches.waitFor('failover', isReady, 90_000);
+        expect(b.status?.summary).toMatchObject({ total: names.length, ready: names.length, failed: 0 });
+        const survivor = cluster.nodes.find((n) => n !== lost)!;
+        const held = (await listClusterQueues(cluster, survivor, vh.name)).map((q) => q.name).filter((n) => n.startsWith('failover.'));
+        expect(held.sort()).toEqual([...names].sort());
+      });
+    }
+    const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
+    // One breaker per node, each labelled with its own endpoint.
+    for (const n of cluster.nodes) expect(metrics).toContain(`rabbitbatch_circuit_breaker_state{endpoint="${n.managementUrl}"}`);
+  }, 600_000);
+
+  it('refuses a node list that mixes brokers, naming the Secret and the key, and applies nothing', async () => {
+    const core = loadKubeConfig().makeApiClient(CoreV1Api);
+    // Node 1 of the test cluster and the machine's own broker (only its /api/overview is read).
+    await core.createNamespacedSecret({
+      namespace: ns.name,
+      body: { metadata: { name: 'mixed' }, stringData: { uri: `${node(1).managementUrl},http://127.0.0.1:15672`, username: 'guest', password: 'guest' } },
+    });
+    await batches.create('mixed', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'mixed' } }, queues: [{ name: 'mixed.q' }] });
+    const b = await batches.waitFor('mixed', (b) => condition(b, 'Ready')?.reason === 'InvalidConnection', 60_000);
+    expect(condition(b, 'Ready')?.message).toMatch(new RegExp(`^Secret ${ns.name}/mixed key uri: the nodes belong to different RabbitMQ clusters \\(${node(1).managementUrl} is in cluster "${cluster.clusterName}", http://127.0.0.1:15672 is in cluster "[^"]+"\\): list the nodes of one cluster only; nothing was applied$`));
+    expect(await getClusterQueue(cluster, node(1), vh.name, 'mixed.q')).toBeUndefined();
+  });
+
+  it('refuses an empty node list, naming the Secret and the key', async () => {
+    const core = loadKubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'empty' }, stringData: { uri: ' , ', username: cluster.username, password: cluster.password } } });
+    await batches.create('empty', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'empty' } }, queues: [{ name: 'empty.q' }] });
+    const b = await batches.waitFor('empty', (b) => condition(b, 'Ready')?.reason === 'SecretNotFound', 60_000);
+    expect(condition(b, 'Ready')?.message).toBe(`Secret ${ns.name}/empty key uri: no node listed (one management API URL, or several separated by commas)`);
+    expect(await getClusterQueue(cluster, node(1), vh.name, 'empty.q')).toBeUndefined();
+  });
+});
