@@ -4,7 +4,7 @@
  * shared per endpoint and credentials, so every batch on one broker uses one pooled client.
  *
  * A connection may list several nodes of one cluster (`uri` / `RABBITMQ_URL` with commas): each
- * node gets its own client and the failover client spreads nothing but moves on when a node stops
+ * node gets its own client, and requests go to one node at a time, moving on when it stops
  * answering (src/rabbit/failover-client.ts). Before the first use, every node is asked for its
  * cluster name; a list that mixes brokers is refused, naming the Secret and the key, and nothing
  * is applied. Nodes that did not answer then are asked again (at most every 30 s) until they do.
@@ -24,7 +24,7 @@ export type ClientFactory = (connection: RabbitConnection) => NodeClient & { clu
 
 type Client = ManagementApi & { close(): Promise<void> };
 
-/** Where a connection came from, for messages: "Secret ns/name (key uri)" or "RABBITMQ_URL". */
+/** Where a connection came from, for messages: "Secret ns/name key uri" or "RABBITMQ_URL". */
 interface Source {
   label: string;
 }
