@@ -77,7 +77,10 @@ node_env() {
 ctl() {
   local n=$1
   shift
-  (node_env "$n" && "$SBIN/rabbitmqctl" -q -n "$(node_name "$n")" "$@")
+  # Without our cookie there is no node of ours to talk to (and the CLI would try to create one).
+  [[ -s "$DIR/home/.erlang.cookie" ]] || return 1
+  # A CLI call to a node that is down may crash its own VM: no erl_crash.dump in the caller's directory.
+  (node_env "$n" && export ERL_CRASH_DUMP_SECONDS=0 && "$SBIN/rabbitmqctl" -q -n "$(node_name "$n")" "$@")
 }
 
 # The PID of node N when it runs: from its PID file, and only if that process is a beam.smp of
