@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: demo test test-reliability e2e env-up env-down run bench crd lint typecheck build deps \
+.PHONY: demo test test-reliability e2e env-up env-down broker-cluster-up broker-cluster-down run bench crd lint typecheck build deps \
 	cluster-up cluster-down image e2e-cluster
 
 $(NPM_STAMP): package.json package-lock.json
@@ -55,6 +55,14 @@ env-up:
 
 env-down:
 	bash hack/env-down.sh
+
+## broker-cluster-up / broker-cluster-down: three RabbitMQ nodes clustered beside the machine's broker
+## (rabbitbatch-1..3@localhost, AMQP 5681-5683, management 15681-15683; see hack/broker-cluster.sh)
+broker-cluster-up:
+	bash hack/broker-cluster.sh up
+
+broker-cluster-down:
+	bash hack/broker-cluster.sh down
 
 ## run: the operator from source against $$KUBECONFIG
 run: deps

@@ -5,12 +5,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { nodeListProblems, splitNodeList } from '../model/node-list.js';
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
 const seconds = (def: number) => z.coerce.number().positive().default(def);
 
 const envSchema = z.object({
-  RABBITMQ_URL: z.string().url().default('http://127.0.0.1:15672'),
+  // One management API URL, or several nodes of one cluster separated by commas.
+  RABBITMQ_URL: z
+    .string()
+    .default('http://127.0.0.1:15672')
+    .superRefine((text, ctx) => {
+      for (const problem of nodeListProblems(splitNodeList(text))) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   RABBITMQ_USERNAME: z.string().default('guest'),
   RABBITMQ_PASSWORD: z.string().default('guest'),
   RABBITMQ_AMQP_URL: z.string().default('amqp://127.0.0.1:5672'),

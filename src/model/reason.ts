@@ -9,6 +9,7 @@ export const Reason = {
   BrokerUnavailable: 'BrokerUnavailable',
   InvalidSpec: 'InvalidSpec',
   SecretNotFound: 'SecretNotFound',
+  InvalidConnection: 'InvalidConnection',
   Unauthorized: 'Unauthorized',
   TLSError: 'TLSError',
   Applying: 'Applying',

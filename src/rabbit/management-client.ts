@@ -13,10 +13,12 @@
  * - Any non-2xx answer the caller did not expect → `ManagementError(status, RabbitMQ's "reason")`.
  * - No answer → `BrokerUnavailableError`; idempotent calls are retried with backoff behind a
  *   circuit breaker (`resilience.ts`), which then fails fast while the broker stays away.
+ * - A 400 that says a cluster node went away mid-request (`isClusterTransient`) is asked again a
+ *   few times, then becomes `BrokerUnavailableError` (retried with backoff), not a refusal.
  */
 import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
 import { HttpPool, type HttpPoolOptions, type HttpPoolStats, type HttpResponse } from './http-pool.js';
-import { ManagementError } from '../model/errors.js';
+import { BrokerUnavailableError, ManagementError } from '../model/errors.js';
 import type { ManagementApi } from '../model/broker.js';
 import { queueArguments } from '../model/queue-arguments.js';
 import { createResilience, type Resilience, type ResilienceOptions } from './resilience.js';
@@ -112,6 +114,7 @@ const bindingKind = (t: 'queue' | 'exchange') => (t === 'queue' ? 'q' : 'e');
 /** Management API paths, relative to the endpoint. */
 export const managementPaths = {
   overview: () => '/api/overview?columns=rabbitmq_version',
+  clusterName: () => '/api/overview?columns=cluster_name',
   vhosts: () => '/api/vhosts?columns=name',
   exchanges: (vhost: string) => `/api/exchanges/${s(vhost)}?disable_stats=true&columns=${EXCHANGE_COLUMNS}`,
   exchange: (vhost: string, name: string) => `/api/exchanges/${s(vhost)}/${s(name)}`,
@@ -137,6 +140,18 @@ export function reasonOf(text: string): string {
     return text.slice(0, 500);
   }
 }
+
+/**
+ * 400 answers RabbitMQ gives while a cluster node goes down (seen on 3.10 declaring quorum
+ * queues: `cluster_not_formed`, a `noproc` from the lost node's supervisor, `nodedown`): the
+ * request was fine, a member of the cluster was not.
+ */
+export function isClusterTransient(reason: string): boolean {
+  return /cluster_not_formed|\bnoproc\b|\bnodedown\b|^Request to node \S+ failed/.test(reason);
+}
+
+/** Attempts of a request answered with such a 400 (250 ms, 500 ms, ... between them: ~2.5 s in all). */
+const CLUSTER_TRANSIENT_ATTEMPTS = 5;
 
 // ---- The client ----
 
@@ -178,6 +193,11 @@ export class ManagementClient implements ManagementApi {
   async overview(): Promise<{ rabbitmqVersion: string }> {
     const raw = await this.json<{ rabbitmq_version?: string }>(managementPaths.overview());
     return { rabbitmqVersion: raw.rabbitmq_version ?? 'unknown' };
+  }
+
+  /** The broker's cluster name: every node of one cluster reports the same one. */
+  async clusterName(): Promise<string> {
+    return (await this.json<{ cluster_name?: string }>(managementPaths.clusterName())).cluster_name ?? '';
   }
 
   /** A `management`-tagged user may not GET /api/vhosts/{v} (administrator only) but sees, in the
@@ -270,8 +290,20 @@ export class ManagementClient implements ManagementApi {
   private async callOnce(method: string, path: string, body: string | undefined, allowed: number[]): Promise<HttpResponse> {
     const headers: Record<string, string> = { authorization: this.auth };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await this.http.request(method, path, body, headers);
-    if ((res.status >= 200 && res.status < 300) || allowed.includes(res.status)) return res;
-    throw new ManagementError(res.status, reasonOf(res.text), method, path.split('?')[0]!);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.http.request(method, path, body, headers);
+      if ((res.status >= 200 && res.status < 300) || allowed.includes(res.status)) return res;
+      const reason = reasonOf(res.text);
+      // A node of the cluster going away answers some requests with a 400 that is not about the
+      // request: ask again (a re-declare is idempotent), then report the broker unavailable.
+      if (res.status === 400 && isClusterTransient(reason)) {
+        if (attempt < CLUSTER_TRANSIENT_ATTEMPTS) {
+          await new Promise((r) => setTimeout(r, 250 * attempt));
+          continue;
+        }
+        throw new BrokerUnavailableError(`${method} ${this.endpoint}${path.split('?')[0]}: a cluster node was lost mid-request (${reason.replace(/\s+/g, ' ').slice(0, 300)})`);
+      }
+      throw new ManagementError(res.status, reason, method, path.split('?')[0]!);
+    }
   }
 }
