@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
+import { publishPersistent } from './rabbit.js';
 
 const run = promisify(execFile);
 const SCRIPT = new URL('../../hack/broker-cluster.sh', import.meta.url).pathname;
@@ -155,14 +156,7 @@ async function connect(cluster: BrokerCluster, node: ClusterNode, vhost: string)
 
 /** Publishes persistent messages to `queue` through `node` and waits for every confirm. */
 export async function publishTo(cluster: BrokerCluster, node: ClusterNode, vhost: string, queue: string, bodies: string[]): Promise<void> {
-  const conn = await connect(cluster, node, vhost);
-  try {
-    const ch = await conn.createConfirmChannel();
-    for (const b of bodies) ch.sendToQueue(queue, Buffer.from(b), { persistent: true });
-    await ch.waitForConfirms();
-  } finally {
-    await conn.close();
-  }
+  await publishPersistent(await connect(cluster, node, vhost), queue, bodies);
 }
 
 /** Takes every message out of `queue` through `node` (acknowledged) and returns the bodies. */

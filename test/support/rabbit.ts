@@ -80,7 +80,11 @@ export async function deleteQueueByHand(vhost: string, name: string): Promise<vo
 
 /** Publishes persistent messages over AMQP with confirms, so they are really in the queue. */
 export async function publish(vhost: string, queue: string, bodies: string[]): Promise<void> {
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${v(vhost)}`);
+  await publishPersistent(await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${v(vhost)}`), queue, bodies);
+}
+
+/** Publishes persistent messages to `queue` on `conn`, waits for every confirm, closes `conn`. */
+export async function publishPersistent(conn: amqp.ChannelModel, queue: string, bodies: string[]): Promise<void> {
   try {
     const ch = await conn.createConfirmChannel();
     for (const b of bodies) ch.sendToQueue(queue, Buffer.from(b), { persistent: true });
