@@ -35,6 +35,11 @@ export interface ItemResult {
   resource: string;
   status: ItemStatus;
   error?: string;
+  /** A warning about a Ready item (policy-effects.ts). */
+  message?: string;
+  /** Queues: the policy and operator policy that apply to it (policy-effects.ts). */
+  policy?: string;
+  operatorPolicy?: string;
 }
 
 export interface Failure {
