@@ -13,15 +13,17 @@ import { z } from 'zod';
 
 /** RabbitMQ keeps TTLs and expiries as unsigned 32-bit milliseconds. */
 const UINT32 = 4_294_967_295;
-const millis = z.number().int().min(0).max(UINT32);
-const count = z.number().int().min(0);
+/** An integer, refused in the API server's words when it is not a number at all. */
+const int = () => z.number({ error: (iss) => (iss.code === 'invalid_type' ? 'must be of type integer' : undefined) }).int();
+const millis = int().min(0).max(UINT32);
+const count = int().min(0);
 const exchangeName = z.string().max(255);
 
 /** Every key RabbitMQ 3.10 accepts in a policy definition. */
 export const policyDefinitionShape = {
   'message-ttl': millis.optional(),
   /** 0 is refused by RabbitMQ ("not a valid queue expiry"). */
-  expires: z.number().int().min(1).max(UINT32).optional(),
+  expires: int().min(1).max(UINT32).optional(),
   'max-length': count.optional(),
   'max-length-bytes': count.optional(),
   overflow: z.enum(['drop-head', 'reject-publish', 'reject-publish-dlx']).optional(),
@@ -32,13 +34,13 @@ export const policyDefinitionShape = {
   'max-in-memory-length': count.optional(),
   'max-in-memory-bytes': count.optional(),
   'queue-mode': z.enum(['default', 'lazy']).optional(),
-  'queue-version': z.number().int().min(1).max(2).optional(),
+  'queue-version': int().min(1).max(2).optional(),
   'queue-master-locator': z.enum(['min-masters', 'client-local', 'random']).optional(),
   'queue-leader-locator': z.enum(['client-local', 'balanced']).optional(),
-  'initial-cluster-size': z.number().int().min(1).optional(),
+  'initial-cluster-size': int().min(1).optional(),
   /** Streams: `7D`, `12h`, `30m`... (RabbitMQ's units Y M D h m s). */
   'max-age': z.string().regex(/^\d+[YMDhms]$/, 'must be a number followed by one of Y M D h m s, e.g. 7D').optional(),
-  'stream-max-segment-size-bytes': z.number().int().min(1).optional(),
+  'stream-max-segment-size-bytes': int().min(1).optional(),
   'alternate-exchange': exchangeName.optional(),
   /** Only with the rabbitmq_federation plugin enabled; without it the broker refuses the policy. */
   'federation-upstream': z.string().min(1).max(255).optional(),
@@ -47,11 +49,11 @@ export const policyDefinitionShape = {
   'ha-mode': z.enum(['all', 'exactly', 'nodes']).optional(),
   /** A count for `exactly`, node names for `nodes`. */
   'ha-params': z
-    .union([z.number().int().min(1), z.array(z.string().min(1).max(255)).min(1).max(64)])
+    .union([int().min(1), z.array(z.string().min(1).max(255)).min(1).max(64)])
     .optional()
     .meta({ 'x-kubernetes-preserve-unknown-fields': true }),
   'ha-sync-mode': z.enum(['manual', 'automatic']).optional(),
-  'ha-sync-batch-size': z.number().int().min(1).optional(),
+  'ha-sync-batch-size': int().min(1).optional(),
   'ha-promote-on-shutdown': z.enum(['when-synced', 'always']).optional(),
   'ha-promote-on-failure': z.enum(['when-synced', 'always']).optional(),
 } as const;
@@ -60,9 +62,12 @@ export const OPERATOR_POLICY_KEYS = ['expires', 'message-ttl', 'max-length', 'ma
 
 const nonEmpty = (d: Record<string, unknown>) => Object.values(d).some((v) => v !== undefined);
 
+/** The API server's words for an unknown key (`kubectl apply` is strict), with what is allowed. */
+const unknownKey = (what: string, allowed: readonly string[]) => (iss: { code?: string; keys?: string[] }) =>
+  iss.code === 'unrecognized_keys' ? `unknown field ${(iss.keys ?? []).map((k) => `"${k}"`).join(', ')}: ${what} accepts ${allowed.join(', ')}` : undefined;
+
 export const policyDefinitionSchema = z
-  .object(policyDefinitionShape)
-  .strict()
+  .strictObject(policyDefinitionShape, { error: unknownKey('a policy definition', Object.keys(policyDefinitionShape)) })
   .refine(nonEmpty, 'a definition needs at least one key')
   .refine((d) => d['ha-params'] === undefined || d['ha-mode'] === 'exactly' || d['ha-mode'] === 'nodes', { message: 'ha-params needs ha-mode exactly or nodes', path: ['ha-params'] })
   .refine((d) => d['ha-mode'] !== 'exactly' || typeof d['ha-params'] === 'number', { message: 'ha-mode exactly needs ha-params: a number of replicas', path: ['ha-params'] })
@@ -70,8 +75,9 @@ export const policyDefinitionSchema = z
   .meta({ minProperties: 1 });
 
 export const operatorPolicyDefinitionSchema = z
-  .object(Object.fromEntries(OPERATOR_POLICY_KEYS.map((k) => [k, policyDefinitionShape[k]])) as Pick<typeof policyDefinitionShape, (typeof OPERATOR_POLICY_KEYS)[number]>)
-  .strict()
+  .strictObject(Object.fromEntries(OPERATOR_POLICY_KEYS.map((k) => [k, policyDefinitionShape[k]])) as Pick<typeof policyDefinitionShape, (typeof OPERATOR_POLICY_KEYS)[number]>, {
+    error: unknownKey('an operator policy definition (RabbitMQ 3.10)', OPERATOR_POLICY_KEYS),
+  })
   .refine(nonEmpty, 'a definition needs at least one key')
   .meta({ minProperties: 1 });
 
@@ -91,7 +97,7 @@ const pattern = z
     } catch {
       return false;
     }
-  }, 'is not a valid regular expression')
+  }, 'must be a valid regular expression')
   .meta({
     'x-kubernetes-validations': [
       // CEL has no "is this a regex" check: matches() with an invalid pattern is an evaluation
@@ -113,7 +119,7 @@ const policyFields = {
   /** What the policy applies to; RabbitMQ 3.10 knows these three. */
   applyTo: z.enum(['queues', 'exchanges', 'all']).default('all'),
   /** Of the policies matching one object, the highest priority wins (no merging). */
-  priority: z.number().int().min(-1_000_000).max(1_000_000).default(0),
+  priority: int().min(-1_000_000).max(1_000_000).default(0),
 };
 
 export const policySchema = z.object({ ...policyFields, definition: policyDefinitionSchema }).strict();
