@@ -3,10 +3,17 @@
  * changes a queue that holds messages in place (never deleted, never declared again), comes back
  * when cleared or changed by hand, and the status says which policy applies to each queue.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
+import { formatErrors, validateSpec } from '../../src/api/validate.js';
+import { kubectl } from '../support/kubectl.js';
 import { createTestNamespace, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, item, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, messageCount, mgmt, publish } from '../support/rabbit.js';
@@ -156,5 +163,44 @@ describe('vhostPolicy: Create', () => {
     } finally {
       await mgmt(`/api/vhosts/${v(created)}`, { method: 'DELETE' });
     }
+  });
+});
+
+describe('bad policies', () => {
+  const manifest = (name: string, policies: string) => `apiVersion: rabbitbatch.io/v1alpha1
+kind: RabbitQueueBatch
+metadata: {name: ${name}, namespace: ${ns.name}}
+spec:
+  vhost: ${vhost}
+  queues: [{name: bad.q}]
+${policies}
+`;
+  const cases: [string, string, string, string][] = [
+    ['bad-regex', '  policies: [{name: p, pattern: "[", definition: {message-ttl: 5}}]', 'spec.policies[0].pattern', 'must be a valid regular expression'],
+    ['bad-key', '  policies: [{name: p, pattern: "^bad", definition: {message-ttl: 5, bogus: 1}}]', 'spec.policies[0].definition', 'unknown field "bogus"'],
+    ['bad-type', '  policies: [{name: p, pattern: "^bad", definition: {message-ttl: "soon"}}]', 'spec.policies[0].definition.message-ttl', 'must be of type integer'],
+    ['bad-operator-key', '  operatorPolicies: [{name: p, pattern: "^bad", definition: {max-length: 5, overflow: drop-head}}]', 'spec.operatorPolicies[0].definition', 'unknown field "overflow"'],
+  ];
+
+  it.each(cases)('%s: refused by kubectl apply, the operator and the CLI with the field path; nothing applied', async (name, policies, path, words) => {
+    const text = manifest(name, policies);
+    const refused = await kubectl(['apply', '-f', '-'], { input: text, allowFailure: true });
+    expect(refused.code).not.toBe(0);
+    // The API server writes an unknown field as one path (spec...definition.bogus).
+    expect(refused.stderr).toContain(words.startsWith('unknown field') ? `${path}.${words.slice('unknown field "'.length, -1)}` : path);
+    if (!words.startsWith('unknown field')) expect(refused.stderr).toContain(words);
+    expect((await kubectl(['get', 'rqb', name, '-n', ns.name], { allowFailure: true })).code).not.toBe(0);
+
+    // The operator's and the CLI's validation (one function): the same path and words.
+    const validation = validateSpec((parse(text) as { spec: unknown }).spec);
+    expect(validation.ok).toBe(false);
+    if (!validation.ok) expect(formatErrors(validation.errors)).toContain(`${path}: ${words}`);
+    const file = join(mkdtempSync(join(tmpdir(), 'rabbitbatch-policies-')), `${name}.yaml`);
+    writeFileSync(file, text);
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'apply', '-f', file], { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8', env: { ...process.env, RABBITMQ_PASSWORD: 'guest' } });
+    expect(cli.status).toBe(1);
+    expect(cli.stderr).toContain(`${path}: ${words}`);
+    expect((await mgmt(`/api/policies/${v(vhost)}`)).json).not.toContainEqual(expect.objectContaining({ name: 'p' }));
+    expect((await mgmt(`/api/queues/${v(vhost)}/bad.q`)).status).toBe(404);
   });
 });
