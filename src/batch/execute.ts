@@ -339,7 +339,9 @@ function describeFailure(op: Operation, err: unknown): OpOutcome {
       return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand`, kind: 'refused', noAnswer };
     }
     if (err.status === 404 && isDelete(op)) return { ok: true };
-    return { ok: false, error: `${err.status} ${err.reason}`, kind, noAnswer, status: err.status };
+    // The broker validates a policy again (PCRE for the pattern): say which spec field it was.
+    const field = op.type === 'putPolicy' ? `RabbitMQ refused spec.${op.kind === 'policy' ? 'policies' : 'operatorPolicies'}[name=${op.policy.name}]: ` : '';
+    return { ok: false, error: `${field}${err.status} ${err.reason}`, kind, noAnswer, status: err.status };
   }
   return { ok: false, error: noAnswer && kind === 'transient' ? `RabbitMQ unreachable: ${errorText(err)}` : errorText(err), kind, noAnswer };
 }

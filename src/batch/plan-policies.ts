@@ -10,7 +10,7 @@ import { operatorPolicyId, policyId, type PolicyKind } from '../model/identity.j
 import type { ObservedPolicy, ObservedVhost } from '../model/observed.js';
 import type { Operation } from '../model/operation.js';
 import { describeDifferences, type Difference } from './compare.js';
-import type { Owned, PlannedItem } from './plan.js';
+import type { Owned, PlannedItem } from './plan-items.js';
 
 export interface PolicyPlan {
   items: PlannedItem[];

@@ -19,17 +19,9 @@ import type { Arguments, ObservedExchange, ObservedQueue, ObservedVhost } from '
 import { bindingId, exchangeId, kindOf, nameOf, queueId } from '../model/identity.js';
 import { describeDifferences, type Difference } from './compare.js';
 import { planPolicies } from './plan-policies.js';
+import type { Owned, PlannedItem } from './plan-items.js';
+export type { Decision, Owned, PlannedItem } from './plan-items.js';
 import { policyHint } from './policy-hints.js';
-
-/** What the plan says about one item; `execute.ts` turns it into an item status. */
-export type Decision = 'create' | 'update' | 'unchanged' | 'adopt' | 'conflict' | 'missing' | 'delete';
-
-export interface PlannedItem {
-  resource: string;
-  decision: Decision;
-  /** For conflicts and missing externals: what differs and how to proceed. */
-  message?: string;
-}
 
 export interface Plan {
   vhost: string;
@@ -39,8 +31,6 @@ export interface Plan {
   phases: Operation[][];
 }
 
-/** What a batch created earlier (its `status.applied`), as resource ids. */
-export type Owned = ReadonlySet<string>;
 
 export interface PlanInput {
   spec: RabbitQueueBatchSpec;
