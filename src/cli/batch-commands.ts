@@ -12,7 +12,7 @@ import { type Command, Option } from 'commander';
 import { MAX_ITEMS_DEFAULT, type RabbitQueueBatchSpec } from '../api/schema.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
-import { bindingId, exchangeId, operatorPolicyId, policyId, queueId } from '../model/identity.js';
+import { bindingId, exchangeId, isPolicyKind, kindOf, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import { BrokerUnavailableError, ManagementError, TlsError } from '../model/errors.js';
 import { ManagementClient } from '../rabbit/management-client.js';
 import { observeVhost } from '../rabbit/observe.js';
@@ -95,11 +95,12 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
       ...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)),
       ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)),
       ...spec.bindings.map(bindingId),
-      // The CLI keeps no ownership: a policy named in its file is the user's to change in place.
       ...spec.policies.map((p) => policyId(p.name)),
       ...spec.operatorPolicies.map((p) => operatorPolicyId(p.name)),
     ]);
-    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed, howToRecreate: CLI_RECREATE_HINT }); // the CLI keeps no ownership
+    // The CLI keeps no ownership, except that a policy named in the file is the user's to change in place.
+    const policies = new Set([...owned].filter((r) => isPolicyKind(kindOf(r))));
+    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed, owned: policies, howToRecreate: CLI_RECREATE_HINT });
     if (flags.dryRun) {
       printPlan(plan, flags.output);
       return exit(dryRunExitCode(plan, mode));

@@ -207,3 +207,39 @@ ${policies}
     expect((await mgmt(`/api/queues/${v(vhost)}/bad.q`)).status).toBe(404);
   });
 });
+
+describe('rabbitbatch policy create|delete and apply --dry-run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rabbitbatch-policy-cli-'));
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--vhost', vhost, '--audit-log', join(dir, 'audit.log')], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      encoding: 'utf8',
+      env: { ...process.env, RABBITMQ_PASSWORD: 'guest' },
+    });
+  const file = (name: string, content: unknown) => {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(content));
+    return path;
+  };
+
+  it('creates a policy from a list, shows a change as desired vs actual, changes it in place, and deletes it', async () => {
+    const first = file('p1.json', [{ name: 'cli-ttl', pattern: '^cli\\.', applyTo: 'queues', definition: { 'message-ttl': 1000 } }]);
+    const created = run(['policy', 'create', '--batch', '--file', first, '-o', 'json']);
+    expect(created.status, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toEqual([{ resource: 'policy/cli-ttl', status: 'Ready', error: null }]);
+    expect(await policyOf('cli-ttl')).toMatchObject({ definition: { 'message-ttl': 1000 } });
+
+    const changed = [{ name: 'cli-ttl', pattern: '^cli\\.', applyTo: 'queues', definition: { 'message-ttl': 2000 } }];
+    const second = file('p2.json', changed);
+    const dry = run(['apply', '-f', file('spec.json', { policies: changed }), '--dry-run']);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/update\s+policy\/cli-ttl\s+changed in place: definition\.message-ttl: desired 2000, actual 1000/);
+    expect(await policyOf('cli-ttl')).toMatchObject({ definition: { 'message-ttl': 1000 } });
+
+    expect(run(['policy', 'create', '--batch', '--file', second]).status).toBe(0);
+    expect(await policyOf('cli-ttl')).toMatchObject({ definition: { 'message-ttl': 2000 } });
+    const deleted = run(['policy', 'delete', '--batch', '--file', second]);
+    expect(deleted.status, deleted.stderr).toBe(0);
+    expect((await mgmt(`/api/policies/${v(vhost)}/cli-ttl`)).status).toBe(404);
+  });
+});
