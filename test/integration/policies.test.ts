@@ -52,6 +52,8 @@ afterAll(async () => {
 });
 
 const v = encodeURIComponent;
+/** Statistics (effective_policy_definition) are emitted every 5 s, and lag far more on a loaded machine. */
+const STATS_WAIT_MS = 90_000;
 const spec = (s: RabbitQueueBatchSpecInput): RabbitQueueBatchSpecInput => ({ vhost, deletionPolicy: 'Delete', ...s });
 const policyOf = async (name: string) => (await mgmt(`/api/policies/${v(vhost)}/${v(name)}`)).json as { definition: Record<string, unknown>; pattern: string; priority: number } | { error: string };
 /** The queue with its statistics: `effective_policy_definition` is one (refreshed every few seconds). */
@@ -79,18 +81,18 @@ describe('spec.policies', () => {
     let b = await batches.waitFor('ttl', (b) => item(b, 'queue/work.orders')?.policy === 'work-ttl' && condition(b, 'Ready')?.status === 'True');
     expect(item(b, 'policy/work-ttl')?.status).toBe('Ready');
     expect(b.status?.applied?.policies).toEqual(['work-ttl']);
-    await eventually(async () => expect((await queueStats('work.orders')).effective_policy_definition).toEqual({ 'message-ttl': 3_600_000 }), { timeoutMs: 20_000 });
+    await eventually(async () => expect((await queueStats('work.orders')).effective_policy_definition).toEqual({ 'message-ttl': 3_600_000 }), { timeoutMs: STATS_WAIT_MS });
 
     await batches.setSpec('ttl', ttlBatch(7_200_000));
     b = await batches.waitFor('ttl', (b) => condition(b, 'Ready')?.status === 'True');
     expect(item(b, 'queue/work.orders')).toMatchObject({ status: 'Ready', policy: 'work-ttl' });
     expect(await policyOf('work-ttl')).toMatchObject({ definition: { 'message-ttl': 7_200_000 }, pattern: '^work\\.' });
-    await eventually(async () => expect((await queueStats('work.orders')).effective_policy_definition).toEqual({ 'message-ttl': 7_200_000 }), { timeoutMs: 20_000 });
+    await eventually(async () => expect((await queueStats('work.orders')).effective_policy_definition).toEqual({ 'message-ttl': 7_200_000 }), { timeoutMs: STATS_WAIT_MS });
 
     expect(await messageCount(vhost, 'work.orders')).toBe(100);
     expect(queueEvents).not.toContain('queue.deleted work.orders');
     expect(queueEvents.filter((e) => e === 'queue.created work.orders').length).toBe(createdBefore);
-  });
+  }, 4 * STATS_WAIT_MS);
 
   it('puts back a policy cleared by hand, and one changed by hand, with DriftRepaired Events', async () => {
     const cleared = performance.now();
