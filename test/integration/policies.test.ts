@@ -158,7 +158,8 @@ describe('vhostPolicy: Create', () => {
     const created = `${vhost}-made`;
     try {
       await batches.create('made', { vhost: created, vhostPolicy: 'Create', deletionPolicy: 'Delete', queues: [{ name: 'made.q' }] });
-      await batches.waitFor('made', (b) => condition(b, 'Ready')?.status === 'True');
+      // Creating a vhost starts its message stores: tens of seconds on a loaded broker.
+      await batches.waitFor('made', (b) => condition(b, 'Ready')?.status === 'True', STATS_WAIT_MS);
       expect((await mgmt(`/api/queues/${v(created)}/made.q`)).status).toBe(200);
       expect((await eventsOf('made', 'VhostCreated')).join('\n')).toContain(created);
       await batches.delete('made');
@@ -168,7 +169,7 @@ describe('vhostPolicy: Create', () => {
     } finally {
       await mgmt(`/api/vhosts/${v(created)}`, { method: 'DELETE' });
     }
-  });
+  }, 2 * STATS_WAIT_MS);
 });
 
 describe('bad policies', () => {
