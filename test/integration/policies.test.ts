@@ -167,6 +167,9 @@ describe('vhostPolicy: Create', () => {
       expect((await mgmt(`/api/queues/${v(created)}/made.q`)).status).toBe(404);
       expect((await mgmt(`/api/vhosts/${v(created)}`)).status).toBe(200);
     } finally {
+      // The batch first: while it exists the operator would create the vhost again.
+      await batches.delete('made').catch(() => undefined);
+      await batches.gone('made').catch(() => undefined);
       await mgmt(`/api/vhosts/${v(created)}`, { method: 'DELETE' });
     }
   }, 2 * STATS_WAIT_MS);
