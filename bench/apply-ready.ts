@@ -121,7 +121,9 @@ try {
       await w.until(() => readyForSpec(w.seen.get('big'), patched.metadata.generation), TIMEOUT_MS, `edit to generation ${patched.metadata.generation} Ready`);
       edits.push({ callSeconds: (t1 - t0) / 1000, readySeconds: (performance.now() - t1) / 1000 });
     }
-    const afterEdits = apiServerWrites();
+    const measured = apiServerWrites();
+    // Not the operator's: the benchmark's own edits are patches of the batch too.
+    const afterEdits = { ...measured, batch: measured.batch - EDITS };
     const finalQueues = first + EDITS;
     const sequentialAll = await sequentialPuts(MGMT, vhost, names('q', finalQueues));
     Object.assign(figures, { capBigSeconds: capBig, engineSeconds: engine, createSeconds: createSeconds, edits, sequentialAllSeconds: sequentialAll, writesCreate: diff(afterCreate, before), writesPerEdit: scale(diff(afterEdits, afterCreate), 1 / EDITS) });
@@ -136,7 +138,7 @@ try {
       { name: `one queue added to a ${first}–${finalQueues - 1}-queue batch: edit returned → Ready (watch), median of ${EDITS}`, value: editReady, unit: 's', baseline: `vs re-declaring all ${finalQueues} queues sequentially (${sequentialAll.toFixed(2)} s)`, ratio: sequentialAll / editReady, goal: '<= 0.3 s', met: editReady <= 0.3 },
       { name: 'one queue added: incl. the edit call itself, median', value: editTotal, unit: 's' },
       { name: `API-server writes for the new ${first}-queue batch (batch patches + status patches + Events)`, value: sum(diff(afterCreate, before)), unit: 'writes' },
-      { name: 'API-server writes per one-queue edit', value: sum(diff(afterEdits, afterCreate)) / EDITS, unit: 'writes' },
+      { name: 'API-server writes per one-queue edit (the edit itself not counted)', value: sum(diff(afterEdits, afterCreate)) / EDITS, unit: 'writes' },
     );
     await objects.deleteNamespacedCustomObject({ ...api, namespace: ns, name: 'big' });
     await w.until(() => !w.seen.has('big'), TIMEOUT_MS, 'big batch gone');
