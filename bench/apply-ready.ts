@@ -99,6 +99,7 @@ try {
     await w.until(() => !w.seen.has('warm'), TIMEOUT_MS, 'warm-up batch gone');
   });
 
+  console.log('apply-ready: one large batch, then edits');
   // 1. One large batch, create → Ready; the broker cap and the engine alone on the same queues.
   const big = names('q', BIG);
   const capBig = await withVhost('capbig', (vh) => parallelPuts(MGMT, vh, big, CAP_CONCURRENCY));
@@ -147,7 +148,11 @@ try {
     await w.until(() => !w.seen.has('big'), TIMEOUT_MS, 'big batch gone');
   });
 
+  // APPLY_READY_RESOURCES=0 leaves the fleet out (e.g. to measure an older tree's single batch quickly).
+  if (R > 0) console.log(`apply-ready: ${R} batches × ${Q} queues`);
   // 3. R batches × Q queues, first create → all Ready; the cap on the same number of queues.
+  if (R > 0) await fleet();
+  async function fleet(): Promise<void> {
   const fleetNames = Array.from({ length: R }, (_, r) => `r${String(r).padStart(4, '0')}`);
   const capFleet = await withVhost('capfleet', (vh) => parallelPuts(MGMT, vh, fleetNames.flatMap((r) => names(`${r}.q`, Q)), CAP_CONCURRENCY));
   await withVhost('fleet', async (vhost) => {
@@ -178,6 +183,7 @@ try {
       { name: `API-server writes per new ${Q}-queue batch (batch patches + status patches + Events)`, value: sum(writes) / R, unit: 'writes' },
     );
   });
+  }
 } finally {
   watch?.stop();
   await stopReplicas(replicas);
