@@ -5,7 +5,8 @@
  * Both run from the compiled output laid out as in the image (what users run); the CLI also
  * from source through tsx (what `npx rabbitbatch` runs in a checkout). The operator from source
  * is measured by `scale`, with the same scenario (bench/lib/fleet-scenario.ts).
- * MEMORY_PARTS=operator runs only the operator part (the 1 GB CLI publish takes minutes).
+ * MEMORY_PARTS=operator runs only the operator part (the 1 GB CLI publish takes minutes);
+ * MEMORY_NODE_FLAGS gives the operator node flags (e.g. another --max-semi-space-size).
  */
 import { createWriteStream, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ const R = QUICK ? 20 : 1000;
 const Q = QUICK ? 5 : 10;
 const FILE_MB = QUICK ? 20 : 1024;
 const PARTS = (process.env.MEMORY_PARTS ?? 'operator,cli').split(',');
+/** MEMORY_NODE_FLAGS='--max-semi-space-size=4 ...': node flags for the operator (to compare V8 heap settings). */
+const NODE_FLAGS = (process.env.MEMORY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const LINE = 200; // bytes per line, newline included: the message size of NOTES' measurement
 
 /** JSON lines of exactly LINE bytes, written in chunks (a write per line would take minutes for 1 GB). */
@@ -47,7 +50,7 @@ try {
   // Operator: the scenario of `scale`, one replica, compiled output. Idle: 5 s after /readyz.
   // Baseline: a bare Node process of the same binary (what no JavaScript of ours costs).
   const bare = await runWithPeakRss(['-e', 'setTimeout(() => {}, 1000)']);
-  const fleet = PARTS.includes('operator') ? await runFleet({ prefix: 'memory', entry: built, replicas: 1, resources: R, queuesPerResource: Q, restart: false, idleMs: 5000 }) : undefined;
+  const fleet = PARTS.includes('operator') ? await runFleet({ prefix: 'memory', entry: built, replicas: 1, resources: R, queuesPerResource: Q, restart: false, idleMs: 5000, ...(NODE_FLAGS.length ? { nodeFlags: NODE_FLAGS } : {}) }) : undefined;
   if (fleet) {
   figures.operator = fleet;
   figures.bareNodeMb = bare.peakMb;

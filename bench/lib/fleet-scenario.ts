@@ -156,8 +156,13 @@ async function waitUntil(replicas: Replica[], timeoutMs: number, done: (texts: s
   }
 }
 
+/** Every resource says Ready on the API server; the last status writes may land a moment after the items metric (up to 60 s). */
 async function assertAllReady(objects: CustomObjectsApi, namespace: string, expected: number): Promise<void> {
-  const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
-  const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-  if (ready !== expected) throw new Error(`${ready} of ${expected} resources Ready`);
+  for (let i = 0; ; i++) {
+    const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
+    const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+    if (ready === expected) return;
+    if (i >= 60) throw new Error(`${ready} of ${expected} resources Ready`);
+    await sleep(1000);
+  }
 }
