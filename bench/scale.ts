@@ -148,7 +148,7 @@ if (PROFILE) {
 
 printTable(`scale: ${R} resources × ${Q} queues, ${REPLICAS.join(' and ')} replica(s)`, rows);
 // A partial run (SCALE_REPLICAS) gets its own file so it never replaces the full scale.json.
-const name = PROFILE ? 'scale-profile' : LATENCY_MS !== undefined ? `scale-latency-${LATENCY_MS}ms` : process.env.SCALE_REPLICAS || process.env.SCALE_RESOURCES ? `scale-replicas-${REPLICAS.join('-')}-r${R}` : 'scale';
+const name = PROFILE ? 'scale-profile' : LATENCY_MS !== undefined ? `scale-latency-${LATENCY_MS}ms-r${R}` : process.env.SCALE_REPLICAS || process.env.SCALE_RESOURCES ? `scale-replicas-${REPLICAS.join('-')}-r${R}` : 'scale';
 console.log(
   `wrote ${writeResult(name, {
     rows,

@@ -17,7 +17,17 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   try {
     return await fn(vhost);
   } finally {
-    await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
+    // Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive: ask again (404: gone).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
+        break;
+      } catch (err) {
+        if (/\b404\b/.test((err as Error).message)) break;
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    }
   }
 }
 
