@@ -17,16 +17,20 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   try {
     return await fn(vhost);
   } finally {
-    // Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive: ask again (404: gone).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
-        break;
-      } catch (err) {
-        if (/\b404\b/.test((err as Error).message)) break;
-        if (attempt >= 5) throw err;
-        await new Promise((r) => setTimeout(r, 5000));
-      }
+    await deleteVhost(vhost);
+  }
+}
+
+/** Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive: ask again (404: gone). */
+async function deleteVhost(vhost: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
+      return;
+    } catch (err) {
+      if (/\b404\b/.test((err as Error).message)) return;
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 5000));
     }
   }
 }
