@@ -10,6 +10,11 @@
  *
  * SCALE_REPLICAS=1 runs only the single-replica scenario (with PROFILE=1 too).
  * SCALE_RESOURCES=N creates N resources instead of 1,000 (e.g. `SCALE_REPLICAS=3 SCALE_RESOURCES=200`).
+ * SCALE_LATENCY_MS=L puts a toxiproxy with L ms of round trip between the operators and the
+ * management API, and MAX_CONCURRENT_RECONCILES=SCALE_RECONCILES (default 2) in every replica,
+ * so that one replica is bound by latency, not by CPU or the broker: then 1 and 2 sharded
+ * replicas (`SCALE_REPLICAS` defaults to `1,2`) show what a second replica adds. No restart
+ * phase and no blind-redeclare baseline in that mode; written as scale-latency-<L>ms.json.
  * PROFILE=1 runs the single replica with `node --cpu-prof` into bench/results/ and prints the
  * functions with the most self time (written as scale-profile.json: profiling slows everything,
  * so those timings are not the benchmark's).
@@ -24,13 +29,16 @@ import { blindRedeclare, declareCap, MGMT } from './lib/broker.js';
 import { topSelfTime, type SelfTime } from './lib/cpu-profile.js';
 import { runFleet, type FleetFigures } from './lib/fleet-scenario.js';
 import { printTable, RESULTS_DIR, writeResult, type Row } from './lib/report.js';
+import { Toxiproxy } from './lib/toxiproxy.js';
 
 const QUICK = process.env.QUICK === '1';
 const PROFILE = process.env.PROFILE === '1';
 const R = process.env.SCALE_RESOURCES ? Number(process.env.SCALE_RESOURCES) : QUICK ? 20 : 1000;
 const Q = QUICK ? 5 : 10;
 /** SCALE_REPLICAS=1 (or any list, e.g. `1,3`) runs only those scenarios: the 3-replica part takes ~6 of the ~10 minutes. */
-const REPLICAS = process.env.SCALE_REPLICAS ? process.env.SCALE_REPLICAS.split(',').map(Number) : PROFILE ? [1] : QUICK ? [1, 2] : [1, 3];
+const LATENCY_MS = process.env.SCALE_LATENCY_MS ? Number(process.env.SCALE_LATENCY_MS) : undefined;
+const RECONCILES = process.env.SCALE_RECONCILES ?? '2';
+const REPLICAS = process.env.SCALE_REPLICAS ? process.env.SCALE_REPLICAS.split(',').map(Number) : LATENCY_MS !== undefined || QUICK ? [1, 2] : PROFILE ? [1] : [1, 3];
 const PROFILE_DIR = join(RESULTS_DIR.pathname, `profile-${Date.now()}`);
 
 const cap = await declareCap(QUICK ? 100 : 1000);
@@ -59,9 +67,12 @@ async function measureBlind(vhost: string): Promise<void> {
   blind = await blindRedeclare(vhost, Array.from({ length: R * Q }, (_, i) => `r${Math.floor(i / Q)}.q${i % Q}`));
 }
 
+const tox = LATENCY_MS !== undefined ? await Toxiproxy.start() : undefined;
+const slowEnv = tox ? { RABBITMQ_URL: `http://${await tox.proxy('scale-mgmt', new URL(MGMT).host, LATENCY_MS!)}`, MAX_CONCURRENT_RECONCILES: RECONCILES } : undefined;
 const fleets: FleetFigures[] = [];
 for (const [index, replicas] of REPLICAS.entries()) {
   const whileReady = async (vhost: string) => {
+    if (slowEnv) return;
     if (replicas === 1) await measurePlanning(vhost);
     if (index === 0) await measureBlind(vhost);
   };
@@ -73,18 +84,33 @@ for (const [index, replicas] of REPLICAS.entries()) {
       replicas,
       resources: R,
       queuesPerResource: Q,
-      restart: true,
+      restart: !slowEnv,
+      ...(slowEnv ? { env: slowEnv } : {}),
       ...(PROFILE ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] } : {}),
       whileReady,
     }),
   );
 }
 
+tox?.stop();
 const rows: Row[] = [
   { name: `broker cap: durable queue declarations (best of ${Object.keys(cap.sweep).join(', ')})`, value: cap.perSecond, unit: 'queues/s', baseline: cap.how },
   ...(blind ? [{ name: `blind re-declare of all ${R * Q} queues (restart baseline, PUT x${blind.concurrency} keep-alive)`, value: blind.seconds, unit: 's' }] : []),
-  { name: `planning ${R} specs × ${Q} queues against the observed vhost (in-process, no I/O)`, value: planningMs, unit: 'ms' },
+  ...(slowEnv ? [] : [{ name: `planning ${R} specs × ${Q} queues against the observed vhost (in-process, no I/O)`, value: planningMs, unit: 'ms' }]),
 ];
+const rateOf = (f: FleetFigures) => (f.resources * f.queuesPerResource) / f.reconcile.seconds;
+const [one, two] = [fleets.find((f) => f.replicas === 1), fleets.find((f) => f.replicas === 2)];
+if (slowEnv && one && two) {
+  rows.push({
+    name: `2 sharded replicas vs 1, ${LATENCY_MS} ms injected RTT to the management API, ${RECONCILES} concurrent reconciles per replica: queues Ready per second`,
+    value: rateOf(two),
+    unit: 'queues/s',
+    baseline: `vs 1 replica (${rateOf(one).toFixed(0)} queues/s, same run)`,
+    ratio: rateOf(two) / rateOf(one),
+    goal: '>= 1.7×',
+    met: rateOf(two) / rateOf(one) >= 1.7,
+  });
+}
 for (const f of fleets) {
   const label = `${f.replicas} replica${f.replicas > 1 ? 's (--sharding)' : ''}`;
   const queues = f.resources * f.queuesPerResource;
@@ -122,7 +148,7 @@ if (PROFILE) {
 
 printTable(`scale: ${R} resources × ${Q} queues, ${REPLICAS.join(' and ')} replica(s)`, rows);
 // A partial run (SCALE_REPLICAS) gets its own file so it never replaces the full scale.json.
-const name = PROFILE ? 'scale-profile' : process.env.SCALE_REPLICAS || process.env.SCALE_RESOURCES ? `scale-replicas-${REPLICAS.join('-')}-r${R}` : 'scale';
+const name = PROFILE ? 'scale-profile' : LATENCY_MS !== undefined ? `scale-latency-${LATENCY_MS}ms-r${R}` : process.env.SCALE_REPLICAS || process.env.SCALE_RESOURCES ? `scale-replicas-${REPLICAS.join('-')}-r${R}` : 'scale';
 console.log(
   `wrote ${writeResult(name, {
     rows,
@@ -133,6 +159,7 @@ console.log(
       'RabbitMQ-independent part: planning is timed in-process on the real observed vhost; "outside RabbitMQ work" is controller_runtime_reconcile_time_seconds minus rabbitbatch_batch_duration_seconds (observe + plan + execute).',
       'Re-verification after a cold restart includes starting the processes (tsx) and the API list; RabbitMQ is asked only for vhost listings.',
       ...(PROFILE ? ['PROFILE=1: timings are slowed by the profiler and are not benchmark figures.'] : []),
+      ...(slowEnv ? [`Latency mode: every replica reaches the management API through toxiproxy with ${LATENCY_MS} ms of round trip and runs ${RECONCILES} reconciles at once, so one replica is bound by latency; API server, broker, toxiproxy and all replicas share the same 2 cores, so this shows that work spreads over replicas, not that replicas on separate machines add capacity.`] : []),
     ],
   })}`,
 );

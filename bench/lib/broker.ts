@@ -17,7 +17,21 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   try {
     return await fn(vhost);
   } finally {
-    await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
+    await deleteVhost(vhost);
+  }
+}
+
+/** Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive: ask again (404: gone). */
+async function deleteVhost(vhost: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await call(MGMT, 'DELETE', `/api/vhosts/${v(vhost)}`);
+      return;
+    } catch (err) {
+      if (/\b404\b/.test((err as Error).message)) return;
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 5000));
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/schema.js';
 import { withVhost } from './broker.js';
 import { deleteBatchesAndNamespace } from './cleanup.js';
-import { histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
+import { currentRss, histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
 import type { Entry } from './processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,6 +29,8 @@ export interface FleetOptions {
   restart: boolean;
   nodeFlags?: string[];
   env?: Record<string, string>;
+  /** How long the replicas sit idle before their idle RSS is read. Defaults to 1000 ms. */
+  idleMs?: number;
   /** Called with the vhost once every item is Ready, before the restart (e.g. to measure planning on it). */
   whileReady?: (vhost: string) => Promise<void>;
   timeoutMs?: number;
@@ -45,6 +47,8 @@ export interface PhaseFigures {
   /** Time inside reconciles spent observing, planning and executing against RabbitMQ. */
   batchSumSeconds: number;
   peakRssMb: number[];
+  /** RSS (VmRSS) per replica at the end of the phase. */
+  endRssMb: number[];
   /** V8 heap in use per replica at the end (nodejs_heap_size_used_bytes): how much of the RSS is JavaScript objects. */
   heapUsedMb: number[];
 }
@@ -56,6 +60,8 @@ export interface FleetFigures {
   createSeconds: number;
   /** Peak RSS of each replica once ready with nothing to do: the process at start. */
   startRssMb: number[];
+  /** RSS (VmRSS) of each replica after `idleMs` ready with nothing to do. */
+  idleRssMb: number[];
   reconcile: PhaseFigures;
   reverify?: PhaseFigures;
 }
@@ -75,8 +81,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
     return await withVhost(o.prefix, async (vhost) => {
       try {
         running = await startReplicas(kc, replicaOptions);
-        await sleep(1000);
+        await sleep(o.idleMs ?? 1000);
         const startRssMb = peakRss(running);
+        const idleRssMb = currentRss(running);
 
         const started = performance.now();
         const names = Array.from({ length: R }, (_, r) => `r${r}`);
@@ -94,7 +101,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         await assertAllReady(objects, ns, R);
         const reconcile = await phase(running, started, R);
         await o.whileReady?.(vhost);
-        if (!o.restart) return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, reconcile };
+        if (!o.restart) return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, reconcile };
 
         await stopReplicas(running);
         const restarted = performance.now();
@@ -102,7 +109,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         running = await startReplicas(kc, replicaOptions, 0);
         await waitUntil(running, timeoutMs, (t) => idle(t) && metricSum(t, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="(success|requeue_after)"\\}`)) >= R);
         const reverify = await phase(running, restarted, R);
-        return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, reconcile, reverify };
+        return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, reconcile, reverify };
       } finally {
         // Before the vhost goes: running replicas would take its deletion for drift.
         await stopReplicas(running);
@@ -133,6 +140,7 @@ async function phase(replicas: Replica[], since: number, resources: number): Pro
     reconcileSumSeconds: metricSum(texts, new RegExp(`^controller_runtime_reconcile_time_seconds_sum\\{${OURS}\\}`)),
     batchSumSeconds: metricSum(texts, /^rabbitbatch_batch_duration_seconds_sum\{/),
     peakRssMb: peakRss(replicas),
+    endRssMb: currentRss(replicas),
     heapUsedMb: texts.map((t) => metricSum([t], /^nodejs_heap_size_used_bytes /) / 2 ** 20),
   };
 }
@@ -148,8 +156,13 @@ async function waitUntil(replicas: Replica[], timeoutMs: number, done: (texts: s
   }
 }
 
+/** Every resource says Ready on the API server; the last status writes may land a moment after the items metric (up to 60 s). */
 async function assertAllReady(objects: CustomObjectsApi, namespace: string, expected: number): Promise<void> {
-  const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
-  const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-  if (ready !== expected) throw new Error(`${ready} of ${expected} resources Ready`);
+  for (let i = 0; ; i++) {
+    const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
+    const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+    if (ready === expected) return;
+    if (i >= 60) throw new Error(`${ready} of ${expected} resources Ready`);
+    await sleep(1000);
+  }
 }

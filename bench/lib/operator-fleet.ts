@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { peakRssMb, rabbitbatchArgs, ROOT, type Entry } from './processes.js';
+import { peakRssMb, rabbitbatchArgs, ROOT, rssMb, type Entry } from './processes.js';
 import { freePort } from './toxiproxy.js';
 
 export const KUBECONFIG = `${ROOT}.local/kubeconfig`;
@@ -91,6 +91,9 @@ export const scrapeAll = (replicas: Replica[]) => Promise.all(replicas.map(async
 
 /** Peak RSS (VmHWM) of each replica so far, in MB. */
 export const peakRss = (replicas: Replica[]) => replicas.map((r) => peakRssMb(r.child.pid!) ?? NaN);
+
+/** Current RSS (VmRSS) of each replica, in MB. */
+export const currentRss = (replicas: Replica[]) => replicas.map((r) => rssMb(r.child.pid!) ?? NaN);
 
 /** Sum of every sample whose line matches `re`, over all replicas' scrapes. */
 export function metricSum(texts: string[], re: RegExp): number {

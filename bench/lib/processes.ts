@@ -43,6 +43,16 @@ export function peakRssMb(pid: number): number | undefined {
   }
 }
 
+/** Current RSS (VmRSS) of a live process, in MB; undefined once it has exited. */
+export function rssMb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs a child to its end, sampling VmHWM every 20 ms (the last sample is at most 20 ms older than the exit). */
 export async function runWithPeakRss(args: string[], options: SpawnOptions = {}): Promise<{ code: number | null; peakMb: number; stderr: string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], ...options });

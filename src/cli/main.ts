@@ -6,14 +6,11 @@
 import './young-generation.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { registerBatchCommands } from './batch-commands.js';
-import { registerExportCommand } from './export-command.js';
 import { registerOperatorCommand } from './operator-command.js';
-import { registerPublishCommand } from './publish-command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+export async function buildProgram(command = process.argv[2]): Promise<Command> {
   const program = new Command('rabbitbatch')
     .description('Apply RabbitMQ exchanges, queues and bindings in batches: a Kubernetes operator and a CLI sharing one engine')
     .version(pkg.version)
@@ -23,10 +20,14 @@ export function buildProgram(): Command {
       process.exit(1); // usage error: exit code 1, nothing done
     });
   registerOperatorCommand(program);
-  registerBatchCommands(program);
-  registerPublishCommand(program);
-  registerExportCommand(program);
+  // `rabbitbatch operator` registers only its own command: the file commands' modules (export,
+  // publish, YAML, progress bars) would stay in the operator's memory for its whole life.
+  if (command === 'operator') return program;
+  const [batch, publish, exportCommand] = await Promise.all([import('./batch-commands.js'), import('./publish-command.js'), import('./export-command.js')]);
+  batch.registerBatchCommands(program);
+  publish.registerPublishCommand(program);
+  exportCommand.registerExportCommand(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+await (await buildProgram()).parseAsync(process.argv);

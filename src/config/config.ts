@@ -43,6 +43,9 @@ const envSchema = z.object({
   WATCH_NAMESPACE: z.string().optional(),
   POD_NAME: z.string().optional(),
   POD_UID: z.string().optional(),
+  /** Set by the kubelet in every Pod: where the in-cluster API server is. */
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
+  KUBERNETES_SERVICE_PORT: z.string().optional(),
   POD_NAMESPACE: z.string().default('rabbitbatch-system'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -85,6 +88,8 @@ export interface OperatorConfig {
   namespace: string;
   /** The operator's own Pod (downward API), to which it reports what blocks it. Absent outside a Pod. */
   pod?: { name: string; uid: string };
+  /** The in-cluster API server (KUBERNETES_SERVICE_HOST/PORT), when running in a Pod. */
+  kubernetesService?: { host: string; port: string };
   logLevel: string;
   flags: OperatorFlags;
 }
@@ -125,6 +130,7 @@ export function loadOperatorConfig(flags: OperatorFlags, env: Env = loadEnv()): 
     identity: env.POD_NAME ?? `rabbitbatch-${process.pid}`,
     namespace: env.POD_NAMESPACE,
     ...(env.POD_NAME && env.POD_UID ? { pod: { name: env.POD_NAME, uid: env.POD_UID } } : {}),
+    ...(env.KUBERNETES_SERVICE_HOST ? { kubernetesService: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT ?? '443' } } : {}),
     logLevel: flags.logLevel ?? env.LOG_LEVEL,
     flags,
   });

@@ -10,9 +10,9 @@
  * is applied. Nodes that did not answer then are asked again (at most every 30 s) until they do.
  */
 import { createHash } from 'node:crypto';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { RabbitQueueBatch } from '../api/schema.js';
 import type { RabbitConnection } from '../config/config.js';
+import type { SecretApi } from '../kube/core-apis.js';
 import { apiStatusCode } from '../kube/custom-object.js';
 import type { ManagementApi } from '../model/broker.js';
 import { ConfigError } from '../model/errors.js';
@@ -62,7 +62,7 @@ export class ConnectionResolver {
   private readonly endpoints = new Map<string, string>();
 
   constructor(
-    private readonly core: CoreV1Api,
+    private readonly core: SecretApi,
     private readonly defaultConnection: RabbitConnection,
     private readonly createClient: ClientFactory,
     /** Told about every Secret read (its resourceVersion, or '' when missing), so it can be watched. */

@@ -31,7 +31,7 @@
  *   A panic is otherwise handled like an error, as controller-runtime's RecoverPanic does.
  */
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/api-request.js';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Reflector, type ReflectedEvent } from '../kube/reflector.js';
@@ -91,7 +91,7 @@ export interface ControllerOptions<T extends KubeObject> {
   /** Controller name: the `controller` label of every metric and log line. Required. */
   name: string;
   /** Connection and credentials. Required. */
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** List/watch URL path, e.g. `/apis/rabbitbatch.io/v1alpha1/rabbitqueuebatches`. Required. */
   path: string;
   /** Only objects matching this label selector (sharding). Defaults to all objects. */

@@ -1,6 +1,8 @@
 /**
  * A KubeConfig whose API clients and `Watch` streams share one keep-alive connection pool per
- * API server, instead of one new TLS connection per call.
+ * API server, instead of one new TLS connection per call. The operator uses it only for
+ * kubeconfigs the light ./light-kubeconfig.ts does not support (exec plugins, auth providers,
+ * proxies); it keeps client-node's authentication for those.
  *
  * Why: `@kubernetes/client-node` 2.0.1 builds a new undici `Agent` in every
  * `applySecurityAuthentication` (its private `createDispatcher`), which every generated API call
@@ -38,11 +40,9 @@ import type { AgentOptions } from 'node:https';
 import { KubeConfig, type Cluster } from '@kubernetes/client-node';
 import { Agent, type Dispatcher } from 'undici';
 
-/** How long an idle API-server socket is kept (undici's default is 4 s). */
-export const KEEP_ALIVE_MS = 30_000;
+import { KEEP_ALIVE_MS, PING_INTERVAL_MS } from './light-kubeconfig.js';
 
-/** HTTP/2 liveness PING period (undici's default is 60 s). */
-export const PING_INTERVAL_MS = 15_000;
+export { KEEP_ALIVE_MS, PING_INTERVAL_MS };
 
 /** The shape of client-node's private `KubeConfig.createDispatcher` (2.0.1). */
 type CreateDispatcher = (cluster: Cluster | null, agentOptions: AgentOptions) => Dispatcher | undefined;

@@ -1,9 +1,8 @@
 /**
  * Addressing custom objects and reading API errors, shared by the status, finalizer and event
- * helpers. client-node's generated calls throw `ApiException` with the HTTP status in `code`
- * and the raw response text in `body`.
+ * helpers. Failed calls (./api-request.ts `ApiError`, or client-node's `ApiException` in tests)
+ * carry the HTTP status in `code` and the raw response text in `body`.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 
 /** Where a custom object lives in the API. `namespace` is '' for cluster-scoped resources. */
 export interface CustomObjectRef {
@@ -38,13 +37,4 @@ export function apiErrorMessage(err: unknown): string {
     return body.slice(0, 200);
   }
   return err instanceof Error ? err.message : String(err);
-}
-
-const apis = new WeakMap<KubeConfig, CustomObjectsApi>();
-
-/** One `CustomObjectsApi` per KubeConfig. */
-export function customObjectsApi(kc: KubeConfig): CustomObjectsApi {
-  let api = apis.get(kc);
-  if (!api) apis.set(kc, (api = kc.makeApiClient(CustomObjectsApi)));
-  return api;
 }

@@ -13,8 +13,10 @@
  * cache is in memory: after a restart the first repeat creates a new Event.
  */
 import { hostname } from 'node:os';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import type { KubeAccess } from './api-request.js';
+import { eventApi } from './core-apis.js';
 import { apiErrorMessage, isNotFound } from './custom-object.js';
 import type { KubeObject } from './store.js';
 
@@ -22,7 +24,7 @@ export type EventType = 'Normal' | 'Warning';
 
 export interface EventRecorderOptions {
   /** Connection and credentials. Required. */
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** `source.component` and `reportingComponent` of every Event. Defaults to 'rabbitbatch'. */
   component?: string;
   /** `source.host` and `reportingInstance` (e.g. the pod name). Defaults to the host name. */
@@ -48,7 +50,7 @@ interface Recent {
 }
 
 export class EventRecorder {
-  readonly #api: CoreV1Api;
+  readonly #api: ReturnType<typeof eventApi>;
   readonly #component: string;
   readonly #instance: string;
   readonly #windowMs: number;
@@ -62,7 +64,7 @@ export class EventRecorder {
   #seq = 0;
 
   constructor(options: EventRecorderOptions) {
-    this.#api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#api = eventApi(options.kubeConfig);
     this.#component = options.component ?? 'rabbitbatch';
     this.#instance = options.instance ?? hostname();
     this.#windowMs = options.aggregationWindowMs ?? 600_000;
@@ -96,10 +98,7 @@ export class EventRecorder {
     try {
       if (recent && now.getTime() - recent.lastSeenMs < this.#windowMs) {
         try {
-          await this.#api.patchNamespacedEvent(
-            { name: recent.name, namespace: recent.namespace, body: { count: recent.count + 1, lastTimestamp: now.toISOString() } },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          );
+          await this.#api.patch(recent.namespace, recent.name, { count: recent.count + 1, lastTimestamp: now.toISOString() });
           recent.count += 1;
           recent.lastSeenMs = now.getTime();
           this.#remember(key, recent);
@@ -109,7 +108,7 @@ export class EventRecorder {
           if (!isNotFound(err)) throw err;
         }
       }
-      const created = await this.#api.createNamespacedEvent({ namespace: this.#namespaceOf(obj), body: this.#newEvent(obj, type, reason, message, now) });
+      const created = await this.#api.create(this.#namespaceOf(obj), this.#newEvent(obj, type, reason, message, now));
       this.#remember(key, { name: created.metadata.name ?? '', namespace: created.metadata.namespace ?? this.#namespaceOf(obj), count: 1, lastSeenMs: now.getTime() });
     } catch (err) {
       this.#log.warn({ reason, object: `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, error: apiErrorMessage(err) }, 'could not record Kubernetes Event');

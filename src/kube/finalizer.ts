@@ -23,8 +23,8 @@
  * the watch delivers the new state (the controller's rate-limited requeue does that). Other
  * API errors are thrown as they are; `removeFinalizerPersisted` treats 404 (object gone) as done.
  */
-import { PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { apiStatusCode, customObjectsApi, isNotFound, type CustomObjectRef } from './custom-object.js';
+import { customObjectPath, JSON_PATCH, kubeCall, type KubeAccess } from './api-request.js';
+import { apiStatusCode, isNotFound, type CustomObjectRef } from './custom-object.js';
 import type { KubeObject } from './store.js';
 
 export function hasFinalizer(obj: KubeObject, name: string): boolean {
@@ -63,22 +63,16 @@ export function finalizerPatch(previous: readonly string[] | undefined, next: re
  * object as stored. See the module documentation for guarantees and errors.
  */
 export async function persistFinalizers<T extends KubeObject = KubeObject>(
-  kc: KubeConfig,
+  kc: KubeAccess,
   ref: CustomObjectRef,
   previous: readonly string[] | undefined,
   next: readonly string[],
 ): Promise<T> {
-  const api = customObjectsApi(kc);
-  const options = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-  const body = finalizerPatch(previous, next);
-  const { group, version, plural, namespace, name } = ref;
-  return (await (namespace
-    ? api.patchNamespacedCustomObject({ group, version, plural, namespace, name, body }, options)
-    : api.patchClusterCustomObject({ group, version, plural, name, body }, options))) as T;
+  return kubeCall<T>(kc, 'PATCH', customObjectPath(ref), { body: finalizerPatch(previous, next), contentType: JSON_PATCH });
 }
 
 /** Adds finalizer `name` on the server unless `obj` already has it; returns whether it wrote. */
-export async function addFinalizerPersisted(kc: KubeConfig, ref: CustomObjectRef, obj: KubeObject, name: string): Promise<boolean> {
+export async function addFinalizerPersisted(kc: KubeAccess, ref: CustomObjectRef, obj: KubeObject, name: string): Promise<boolean> {
   const copy = structuredClone(obj);
   if (!addFinalizer(copy, name)) return false;
   await persistFinalizers(kc, ref, obj.metadata?.finalizers, copy.metadata?.finalizers ?? []);
@@ -86,7 +80,7 @@ export async function addFinalizerPersisted(kc: KubeConfig, ref: CustomObjectRef
 }
 
 /** Removes finalizer `name` on the server if `obj` has it; an object already gone counts as done. */
-export async function removeFinalizerPersisted(kc: KubeConfig, ref: CustomObjectRef, obj: KubeObject, name: string): Promise<boolean> {
+export async function removeFinalizerPersisted(kc: KubeAccess, ref: CustomObjectRef, obj: KubeObject, name: string): Promise<boolean> {
   const copy = structuredClone(obj);
   if (!removeFinalizer(copy, name)) return false;
   try {

@@ -16,14 +16,15 @@
  * - API server unreachable: a leader stops leading after `renewDeadlineMs`; a candidate keeps
  *   retrying. Either way nothing reconciles without a valid Lease.
  */
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import type { LeaseApi } from './core-apis.js';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { MicroTime, micro } from './micro-time.js';
 import { apiStatusCode, isNotFound } from './custom-object.js';
 
 export interface LeaderElectionOptions {
-  api: CoordinationV1Api;
+  api: LeaseApi;
   namespace: string;
   /** Lease name. Defaults to `rabbitbatch-leader`. */
   name?: string;

@@ -17,9 +17,10 @@
  * - Missing `watch` permission (403): retried with backoff and logged once per Secret; the
  *   batches still see the new Secret at their next reconcile (every minute while failing).
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Backoff } from '../util/backoff.js';
+import type { KubeAccess } from './api-request.js';
+import { watchStream } from './watch-stream.js';
 
 interface Watched {
   /** The last resourceVersion seen; '' when the Secret was seen missing. */
@@ -31,7 +32,7 @@ interface Watched {
 }
 
 export interface SecretWatchOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   log: Logger;
   onChange: (namespace: string, name: string) => void;
 }
@@ -71,10 +72,8 @@ export class SecretWatch {
 
   private async open(namespace: string, name: string, w: Watched): Promise<void> {
     if (this.stopped) return;
-    const watch = new Watch(this.o.kubeConfig);
-    // The server ends the watch after timeoutSeconds; keep client-node's inactivity abort beyond it.
-    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 330_000;
-    const onEvent = (type: string, object: { metadata?: { resourceVersion?: string } }) => {
+    const onEvent = (type: string, raw: unknown) => {
+      const object = raw as { metadata?: { resourceVersion?: string } };
       if (type === 'BOOKMARK' || type === 'ERROR') return;
       const version = type === 'DELETED' ? '' : (object.metadata?.resourceVersion ?? '');
       // A fresh watch starts with the current state: news only if it differs from what was known.
@@ -94,11 +93,14 @@ export class SecretWatch {
       w.timer.unref();
     };
     try {
-      const controller = await watch.watch(
+      // The server ends the watch after timeoutSeconds; the stream's inactivity abort is beyond it.
+      const controller = await watchStream(
+        this.o.kubeConfig,
         `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
         { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: 'true', timeoutSeconds: '290' },
         onEvent,
         done,
+        { inactivityMs: 330_000 },
       );
       w.abort = () => controller.abort();
       if (this.stopped) controller.abort();

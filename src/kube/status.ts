@@ -4,8 +4,8 @@
  * write never fails for a concurrent spec change, and one key is never reconciled twice at once,
  * so nobody else writes this status.
  */
-import { PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { customObjectsApi, type CustomObjectRef } from './custom-object.js';
+import { customObjectPath, kubeCall, MERGE_PATCH, type KubeAccess } from './api-request.js';
+import type { CustomObjectRef } from './custom-object.js';
 import type { KubeObject } from './store.js';
 
 /**
@@ -13,14 +13,8 @@ import type { KubeObject } from './store.js';
  * stored. Fields absent from `status` are left alone (merge semantics); set them to null to
  * remove them, or use `writeStatusIfChanged`, which does so. Throws the API's error.
  */
-export async function patchStatus<T extends KubeObject = KubeObject>(kc: KubeConfig, ref: CustomObjectRef, status: unknown): Promise<T> {
-  const api = customObjectsApi(kc);
-  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  const body = { status };
-  const { group, version, plural, namespace, name } = ref;
-  return (await (namespace
-    ? api.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body }, options)
-    : api.patchClusterCustomObjectStatus({ group, version, plural, name, body }, options))) as T;
+export async function patchStatus<T extends KubeObject = KubeObject>(kc: KubeAccess, ref: CustomObjectRef, status: unknown): Promise<T> {
+  return kubeCall<T>(kc, 'PATCH', customObjectPath(ref, 'status'), { body: { status }, contentType: MERGE_PATCH });
 }
 
 /**
@@ -36,7 +30,7 @@ export function statusChanged(previous: unknown, next: unknown): boolean {
  * Writes `next` as the status when `statusChanged(previous, next)`; fields of `previous`
  * missing from `next` are removed. Returns whether it wrote.
  */
-export async function writeStatusIfChanged(kc: KubeConfig, ref: CustomObjectRef, previous: unknown, next: unknown): Promise<boolean> {
+export async function writeStatusIfChanged(kc: KubeAccess, ref: CustomObjectRef, previous: unknown, next: unknown): Promise<boolean> {
   if (!statusChanged(previous, next)) return false;
   await patchStatus(kc, ref, withDeletions(previous, next));
   return true;

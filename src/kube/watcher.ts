@@ -1,7 +1,8 @@
 /**
  * Turns list+watch of one resource path into a stream of events, and keeps nothing else
- * (kube-rs `watcher.rs`). Built on client-node's low-level `Watch` because its informer stops
- * for good on any error other than 410.
+ * (kube-rs `watcher.rs`). Built on a low-level watch stream (./watch-stream.ts, client-node's
+ * `Watch` without the library) because client-node's informer stops for good on any error
+ * other than 410.
  *
  * State machine (kube-rs's):
  * ```
@@ -31,13 +32,14 @@
  * - A watch that delivers nothing, not even a bookmark, for `timeoutSeconds` + `watchdogMarginMs`
  *   is presumed dead (half-open TCP), aborted and resumed after backoff.
  * - A throwing event handler is logged; the watcher carries on.
- * - client-node's `Watch` drops lines that are not JSON without telling anyone; such an event
- *   is lost until the next relist.
+ * - The watch stream drops lines that are not JSON (as client-node's `Watch` does); such an
+ *   event is lost until the next relist.
  */
-import { HttpMethod, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
-import { fetch } from 'undici';
+import { request } from 'undici';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
+import { prepareRequest, type KubeAccess } from './api-request.js';
+import { watchStream } from './watch-stream.js';
 import type { KubeObject } from './store.js';
 
 export type WatcherEvent<T> =
@@ -52,7 +54,7 @@ export type WatcherPhase = 'Empty' | 'InitPage' | 'InitListed' | 'Watching';
 
 export interface WatcherOptions {
   /** Connection and credentials. Required. */
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /**
    * List/watch URL path, e.g. `/apis/rabbitbatch.io/v1alpha1/rabbitqueuebatches` (all
    * namespaces) or `/apis/rabbitbatch.io/v1alpha1/namespaces/ns/rabbitqueuebatches`. Required.
@@ -108,7 +110,7 @@ type State<T> =
 class Interrupted extends Error {}
 
 export class Watcher<T extends KubeObject> {
-  readonly #kc: KubeConfig;
+  readonly #kc: KubeAccess;
   readonly #path: string;
   readonly #labelSelector: string | undefined;
   readonly #fieldSelector: string | undefined;
@@ -248,22 +250,13 @@ export class Watcher<T extends KubeObject> {
     }
   }
 
-  #url(params: Record<string, string | undefined>): URL {
-    const cluster = this.#kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server + this.#path);
-    const all = { labelSelector: this.#labelSelector, fieldSelector: this.#fieldSelector, ...params };
-    for (const [k, v] of Object.entries(all)) if (v !== undefined) url.searchParams.set(k, v);
-    return url;
-  }
-
   async #listPage(continueToken: string | undefined, signal: AbortSignal): Promise<ListPage<T>> {
-    const url = this.#url({ limit: String(this.#pageSize), continue: continueToken });
-    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-    await this.#kc.applySecurityAuthentication(ctx);
-    const res = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal });
-    const text = await res.text();
-    if (res.status !== 200) throw new KubeStatusError(res.status, `list ${this.#path}: HTTP ${res.status}: ${statusMessage(text)}`);
+    const { url, headers, dispatcher } = await prepareRequest(this.#kc, this.#path);
+    const params = { labelSelector: this.#labelSelector, fieldSelector: this.#fieldSelector, limit: String(this.#pageSize), continue: continueToken };
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+    const res = await request(url, { headers: { ...headers, accept: 'application/json' }, signal, ...(dispatcher ? { dispatcher } : {}) });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new KubeStatusError(res.statusCode, `list ${this.#path}: HTTP ${res.statusCode}: ${statusMessage(text)}`);
     const list = JSON.parse(text) as { apiVersion?: string; kind?: string; metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
     // Lists of built-in kinds omit apiVersion/kind on their items; fill them in so every
     // object looks like it does in a watch event.
@@ -321,11 +314,6 @@ export class Watcher<T extends KubeObject> {
         // BOOKMARK: only the resourceVersion matters, taken above.
       };
 
-      const watch = new Watch(this.#kc);
-      // Our watchdog is the inactivity timeout; keep the library's own one out of its way
-      // (its 30 s default would abort every quiet watch between bookmarks). The field is
-      // public at run time but declared private in 2.0.1's typings.
-      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.#watchdogMs + 10_000;
       const params = {
         allowWatchBookmarks: 'true',
         resourceVersion: watching.resourceVersion,
@@ -333,8 +321,8 @@ export class Watcher<T extends KubeObject> {
         labelSelector: this.#labelSelector,
         fieldSelector: this.#fieldSelector,
       };
-      watch
-        .watch(this.#path, params, onLine, (err: unknown) => finish(err ?? undefined))
+      // Our watchdog is the inactivity timeout; keep the stream's own one out of its way.
+      watchStream(this.#kc, this.#path, params, onLine, (err: unknown) => finish(err ?? undefined), { inactivityMs: this.#watchdogMs + 10_000 })
         .then((controller) => {
           stream = controller;
           if (settled) controller.abort();

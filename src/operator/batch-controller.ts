@@ -4,7 +4,7 @@
  * the sharding hand-over and RabbitMQ's drift events wired in. Only wiring: every piece is
  * built and tested on its own.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/api-request.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type RabbitQueueBatch, type RabbitQueueBatchStatus } from '../api/schema.js';
@@ -25,7 +25,7 @@ export const CONTROLLER_NAME = 'rabbitqueuebatch';
 
 export interface BatchControllerOptions {
   config: Readonly<OperatorConfig>;
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** List/watch path of the watched RabbitQueueBatch objects. */
   path: string;
   registry: Registry;

@@ -3,7 +3,6 @@
  * probes, metrics, leader election or sharding, and graceful shutdown. Every piece is built and
  * tested on its own.
  */
-import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../api/schema.js';
@@ -11,6 +10,7 @@ import type { OperatorConfig } from '../config/config.js';
 import { ConnectionResolver } from '../controllers/connections.js';
 import { ownPodReporter } from '../controllers/own-pod-report.js';
 import type { Controller } from '../controllers/controller.js';
+import { leaseApi, secretApi } from '../kube/core-apis.js';
 import { EventRecorder } from '../kube/events.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { LeaderElector } from '../kube/leader-election.js';
@@ -55,11 +55,11 @@ export async function runManager(config: Readonly<OperatorConfig>): Promise<void
 export async function startManager(config: Readonly<OperatorConfig>, options: ManagerOptions = {}): Promise<Operator> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const kc = loadKubeConfig(config.flags.kubeconfig);
+  const kc = await loadKubeConfig(config.flags.kubeconfig, config.kubernetesService);
   // A changed (or newly created) connection Secret re-reconciles the batches naming it at once.
   const secretWatch: { current?: SecretWatch } = {};
   const connections = new ConnectionResolver(
-    kc.makeApiClient(CoreV1Api),
+    secretApi(kc),
     config.rabbit,
     (c) => new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
     (namespace, name, version) => secretWatch.current?.ensure(namespace, name, version),
@@ -72,7 +72,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
       for (const key of batchesNaming(namespace, name)) controller.enqueue(key);
     },
   });
-  const rabbit = startRabbitSide(config, log, registry);
+  const rabbit = await startRabbitSide(config, log, registry);
   const events = new EventRecorder({ kubeConfig: kc, component: 'rabbitbatch', instance: config.identity, logger: log });
   const reportOnPod = ownPodReporter(events, config.namespace, config.pod);
   const path = config.watchNamespace ? `/apis/${GROUP}/${VERSION}/namespaces/${config.watchNamespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
@@ -107,7 +107,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   );
   log.info({ metrics: addressOf(metricsServer), probes: addressOf(probeServer), leaderElect: config.flags.leaderElect }, 'rabbitbatch operator starting');
 
-  const membership = sharding ? new Membership({ api: kc.makeApiClient(CoordinationV1Api), namespace: config.namespace, identity: config.identity, log }) : undefined;
+  const membership = sharding ? new Membership({ api: leaseApi(kc), namespace: config.namespace, identity: config.identity, log }) : undefined;
   const sharder = membership ? new Sharder({ kubeConfig: kc, membership, path, registry, log }) : undefined;
   const stop = async () => {
     log.info('shutting down: finishing reconciles in flight');
@@ -129,7 +129,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const leaderWork = sharder ? () => void sharder.start() : () => void controller.start();
   if (config.flags.leaderElect || sharder) {
     elector = new LeaderElector({
-      api: kc.makeApiClient(CoordinationV1Api),
+      api: leaseApi(kc),
       namespace: config.namespace,
       name: sharder ? 'rabbitbatch-sharder' : 'rabbitbatch-leader',
       identity: config.identity,

@@ -9,7 +9,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CachedObservedState } from '../cache/observed-cache.js';
-import { RedisSharedCache } from '../cache/redis-shared-cache.js';
 import type { OperatorConfig } from '../config/config.js';
 import { registerCacheMetrics } from '../metrics/cache-metrics.js';
 import { AmqpConnection } from '../rabbit/amqp-connection.js';
@@ -34,8 +33,9 @@ export interface RabbitSide {
   stop(): Promise<void>;
 }
 
-export function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, registry: Registry): RabbitSide {
-  const shared = config.cache.backend === 'redis' ? new RedisSharedCache({ url: config.cache.redisUrl, log }) : undefined;
+export async function startRabbitSide(config: Readonly<OperatorConfig>, log: Logger, registry: Registry): Promise<RabbitSide> {
+  // Imported only with CACHE_BACKEND=redis: the Redis client is ~600 modules the in-memory cache does not need.
+  const shared = config.cache.backend === 'redis' ? new (await import('../cache/redis-shared-cache.js')).RedisSharedCache({ url: config.cache.redisUrl, log }) : undefined;
   const cache = new CachedObservedState({
     ttlListsMs: config.cache.ttlListsMs,
     ttlMetadataMs: config.cache.ttlMetadataMs,

@@ -17,13 +17,13 @@
  * - The label patch fails (conflict, API server away): the error is returned, the work queue
  *   retries, and the memory is kept until the release succeeds (this replica still owns the key).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/api-request.js';
 import type { RabbitQueueBatch } from '../api/schema.js';
 import type { Reconciler } from '../controllers/controller.js';
 import { DRAIN_LABEL, SHARD_LABEL, patchLabels } from './sharder.js';
 
 export interface HandOverOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** Drops the reconciler's memory of a key. */
   forget(key: string): void;
 }

@@ -11,7 +11,8 @@
  * - Liveness compares the Lease's renewTime with this process's clock: keep node clocks in sync
  *   (skew longer than the lease duration would make members flap).
  */
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import type { LeaseApi } from '../kube/core-apis.js';
 import type { Logger } from 'pino';
 import { MicroTime } from '../kube/micro-time.js';
 import { isNotFound } from '../kube/custom-object.js';
@@ -19,7 +20,7 @@ import { isNotFound } from '../kube/custom-object.js';
 export const MEMBER_LABEL = 'rabbitbatch.io/member';
 
 export interface MembershipOptions {
-  api: CoordinationV1Api;
+  api: LeaseApi;
   namespace: string;
   identity: string;
   /** Defaults to 15000 ms. */

@@ -20,13 +20,12 @@
  * - No sharder (no leader): assignments freeze, but every replica keeps reconciling what it has.
  * - A crashed member: its resources move once its Lease expires (15 s).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../api/schema.js';
 import { Controller } from '../controllers/controller.js';
 import { keyOf } from '../controllers/claims.js';
+import { customObjectPath, kubeCall, MERGE_PATCH, type KubeAccess } from '../kube/api-request.js';
 import type { Membership } from './membership.js';
 import { HashRing } from './ring.js';
 
@@ -34,7 +33,7 @@ export const SHARD_LABEL = 'rabbitbatch.io/shard';
 export const DRAIN_LABEL = 'rabbitbatch.io/drain';
 
 export interface SharderOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   membership: Membership;
   /** List/watch path of all RabbitQueueBatch objects. */
   path: string;
@@ -49,12 +48,9 @@ export interface SharderOptions {
 const SETTLE_ROUNDS = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function patchLabels(kc: KubeConfig, b: RabbitQueueBatch, labels: Record<string, string | null>): Promise<void> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  await api.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: b.metadata.namespace, name: b.metadata.name, body: { metadata: { labels, resourceVersion: b.metadata.resourceVersion } } },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+export async function patchLabels(kc: KubeAccess, b: RabbitQueueBatch, labels: Record<string, string | null>): Promise<void> {
+  const path = customObjectPath({ group: GROUP, version: VERSION, plural: PLURAL, namespace: b.metadata.namespace, name: b.metadata.name });
+  await kubeCall(kc, 'PATCH', path, { body: { metadata: { labels, resourceVersion: b.metadata.resourceVersion } }, contentType: MERGE_PATCH });
 }
 
 export class Sharder {
