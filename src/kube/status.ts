@@ -70,7 +70,7 @@ export function mergePatchBetween(previous: unknown, next: unknown): unknown {
 export class StatusWriter {
   readonly #written = new Map<string, { uid: string | undefined; status: unknown }>();
 
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(private readonly kc: KubeAccess) {}
 
   /** Writes `next` as the status of `obj` when it differs from the server's; returns whether it wrote. */
   async write(ref: CustomObjectRef, obj: KubeObject & { status?: unknown }, next: unknown): Promise<boolean> {
