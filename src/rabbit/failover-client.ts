@@ -52,6 +52,7 @@ interface NodeState {
 
 export class FailoverManagementClient implements ManagementApi {
   readonly endpoint: string;
+  broker?: string;
   private readonly nodes: NodeState[];
   private preferred = 0;
   private readonly backoff: ExponentialBackoff<unknown>;
@@ -103,6 +104,10 @@ export class FailoverManagementClient implements ManagementApi {
     await Promise.all(this.nodes.map((n) => n.client.close()));
   }
 
+  /** The cluster name, from a node that answers. */
+  clusterName(): Promise<string> {
+    return this.route((c) => (c.clusterName ? c.clusterName() : Promise.resolve('')));
+  }
   vhostExists(vhost: string): Promise<boolean> {
     return this.route((c) => c.vhostExists(vhost));
   }
