@@ -14,7 +14,6 @@ import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
 import { bindingId, exchangeId, queueId } from '../model/identity.js';
 import { BrokerUnavailableError, ManagementError, TlsError } from '../model/errors.js';
-import { ManagementClient } from '../rabbit/management-client.js';
 import { observeVhost } from '../rabbit/observe.js';
 import { type ItemKind, UsageError, ValidationError, readDocument, specFromDocument } from './batch-file.js';
 import { connectionOptions, type ConnectionFlags } from './connection-flags.js';
@@ -86,7 +85,7 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
     throw err;
   }
   const mode = flags.mode === 'best-effort' ? 'BestEffort' : 'AllOrNothing';
-  const api = new ManagementClient({ ...connection(flags), minSize: 1, maxSize: Math.max(10, Number(flags.concurrency)) });
+  const api = await connectionOptions.managementApi(flags, { minSize: 1, maxSize: Math.max(10, Number(flags.concurrency)) });
   try {
     const observed = await observeVhost(api, spec.vhost);
     const owned = new Set([...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)), ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)), ...spec.bindings.map(bindingId)]);
