@@ -43,6 +43,8 @@ export interface ResolvedConnection {
   broker?: string;
   /** Where the broker's event stream subscribes, with this connection's credentials. */
   events?: AmqpTarget;
+  /** Set instead of `events` when the AMQP addresses derived from `uri` do not reach the broker. */
+  eventsProblem?: string;
 }
 
 /** Store index: the connection Secret a batch names, as `namespace/name`. */
@@ -82,8 +84,10 @@ export class ConnectionResolver {
   private readonly brokers = new Map<string, string>();
   /** Per client: its broker's cluster name, once asked. */
   private readonly clusterNames = new Map<string, string>();
-  /** Clients whose `amqpUri` answered as the same broker. */
-  private readonly amqpChecked = new Set<string>();
+  /** Per client: when its AMQP addresses were asked, and what was wrong (undefined: they reach the broker). */
+  private readonly amqpChecked = new Map<string, { at: number; problem: string | undefined }>();
+  /** Per connection reference: why its event stream cannot subscribe (derived addresses only). */
+  private readonly eventProblems = new Map<string, string | undefined>();
   /** Which client each batch (namespace/name) uses: a client nobody uses is closed. */
   private readonly usedBy = new Map<string, string>();
 
@@ -109,9 +113,17 @@ export class ConnectionResolver {
     if (api instanceof FailoverManagementClient) await this.verifySameBroker(id, api, source);
     const broker = await this.clusterNameOf(id, api);
     const events: AmqpTarget = { urls: addresses.urls, username: connection.username, password: connection.password, ...(connection.ca ? { ca: connection.ca } : {}) };
-    if (source.amqpLabel && !this.amqpChecked.has(id)) await this.verifyAmqp(id, events, broker, source.amqpLabel);
     this.brokers.set(connectionRef(batch), broker);
-    return { api, broker, events };
+    // The default connection's stream is set up apart (defaultBroker); a Secret's addresses are asked once.
+    if (source.label === 'RABBITMQ_URL') return { api, broker, events };
+    const problem = await this.amqpProblem(id, events, broker, source);
+    this.eventProblems.set(connectionRef(batch), problem);
+    return { api, broker, ...(problem ? { eventsProblem: problem } : { events }) };
+  }
+
+  /** Why the event stream cannot use the batch's connection (derived AMQP addresses that fail), if so. */
+  eventsProblemOf(batch: RabbitQueueBatch): string | undefined {
+    return this.eventProblems.get(connectionRef(batch));
   }
 
   /** The broker of `batch` as last resolved (a batch not resolved yet in this process: unknown). */
@@ -177,18 +189,29 @@ export class ConnectionResolver {
     return broker;
   }
 
-  /** A given `amqpUri` must answer, and be the broker `uri` reaches; asked until it has. */
-  private async verifyAmqp(id: string, target: AmqpTarget, broker: string, label: string): Promise<void> {
-    let name: string;
+  /**
+   * The AMQP addresses must answer and be the broker `uri` reaches. A given `amqpUri` that does
+   * not is refused (nothing applied); addresses derived from `uri` that do not only cost the
+   * event stream (said in the status), and are asked again every 30 s.
+   */
+  private async amqpProblem(id: string, target: AmqpTarget, broker: string, source: Source): Promise<string | undefined> {
+    const previous = this.amqpChecked.get(id);
+    if (previous && (previous.problem === undefined || Date.now() - previous.at < RECHECK_MS)) return this.refuseOrSay(previous.problem, source, target);
+    let problem: string | undefined;
     try {
-      name = await amqpClusterName(target);
+      const name = await amqpClusterName(target);
+      if (name && name !== broker) problem = `reaches RabbitMQ cluster "${name}", but uri reaches "${broker}"`;
     } catch (err) {
-      throw new ConfigError(Reason.InvalidConnection, `${label}: no node answered (${(err as Error).message}); nothing was applied`);
+      problem = `no node answered (${(err as Error).message})`;
     }
-    if (name && name !== broker) {
-      throw new ConfigError(Reason.InvalidConnection, `${label}: reaches RabbitMQ cluster "${name}", but uri reaches "${broker}" (list the AMQP addresses of the same broker); nothing was applied`);
-    }
-    this.amqpChecked.add(id);
+    this.amqpChecked.set(id, { at: Date.now(), problem });
+    return this.refuseOrSay(problem, source, target);
+  }
+
+  private refuseOrSay(problem: string | undefined, source: Source, target: AmqpTarget): string | undefined {
+    if (problem === undefined) return undefined;
+    if (source.amqpLabel) throw new ConfigError(Reason.InvalidConnection, `${source.amqpLabel}: ${problem} (list the AMQP addresses of the same broker); nothing was applied`);
+    return `${source.label.replace(/ key uri$/, '')} has no amqpUri, and the AMQP address derived from uri (${target.urls.join(', ')}) ${problem}: set amqpUri to the broker's AMQP address`;
   }
 
   private async connectionFor(batch: RabbitQueueBatch): Promise<{ connection: RabbitConnection; source: Source }> {

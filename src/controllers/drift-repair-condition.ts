@@ -18,9 +18,15 @@ export interface DriftRepairInput {
   message: string;
 }
 
-/** What the condition says for a broker in `state`; undefined when there is nothing to say. */
-export function driftRepairOf(state: EventState | undefined, broker: string | undefined, nextResync: Date): DriftRepairInput | undefined {
+/**
+ * What the condition says for a broker in `state` (`problem`: why the batch's own connection
+ * cannot carry an event stream); undefined when there is nothing to say.
+ */
+export function driftRepairOf(state: EventState | undefined, broker: string | undefined, nextResync: Date, problem?: string): DriftRepairInput | undefined {
   const next = nextResync.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (problem && state !== 'subscribed' && state !== 'disabled') {
+    return { reason: Reason.EventsUnavailable, message: `no event stream for RabbitMQ ${broker ?? ''}: ${problem}; a change made by hand is repaired only by the periodic resync, next by ${next}` };
+  }
   switch (state) {
     case 'no-event-exchange':
       return {

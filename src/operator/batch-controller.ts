@@ -61,7 +61,7 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
       return resolved;
     },
     endpointOf: (b) => o.connections.brokerOf(b),
-    driftRepair: (b) => driftRepairOf(o.rabbit.brokers.state(o.connections.brokerOf(b)), o.connections.brokerOf(b), nextResync(b)),
+    driftRepair: (b) => driftRepairOf(o.rabbit.brokers.state(o.connections.brokerOf(b)), o.connections.brokerOf(b), nextResync(b), o.connections.eventsProblemOf(b)),
     observed: o.rabbit.cache,
     writeStatus: (b, status: RabbitQueueBatchStatus) => writeStatusIfChanged(kc, ref(b), b.status, status).then(() => undefined),
     ensureFinalizer: (b) => addFinalizerPersisted(kc, ref(b), b, FINALIZER).then(() => undefined),

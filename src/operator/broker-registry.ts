@@ -20,8 +20,10 @@
  *   broker lacks the rabbitmq_event_exchange plugin; `disabled`: RABBITMQ_EVENTS=false).
  *
  * Failure modes
- * - The stream follows the target of the first batch that named the broker; later Secrets for
- *   the same broker reuse it (their AMQP addresses are checked, not used).
+ * - The stream uses the credentials of the first connection that named the broker. A later
+ *   connection with the same credentials that lists more nodes adds them (the stream is
+ *   re-subscribed once, which re-verifies the broker's batches); other connections' addresses
+ *   are checked (connections.ts), not used.
  */
 import type { Logger } from 'pino';
 import type { EventState } from '../controllers/drift-repair-condition.js';
@@ -40,6 +42,7 @@ export interface BrokerEventHooks {
 }
 
 interface Broker {
+  target: AmqpTarget;
   connection: AmqpConnection;
   stream: RabbitEventStream;
   batches: Set<string>;
@@ -70,6 +73,7 @@ export class BrokerRegistry {
     const previous = this.brokerOfBatch.get(batch);
     if (previous === broker) return;
     this.brokerOfBatch.set(batch, broker);
+    this.widen(broker, target);
     this.entry(broker, target).batches.add(batch);
     if (previous !== undefined) void this.leave(previous, batch);
   }
@@ -110,8 +114,22 @@ export class BrokerRegistry {
     await Promise.all(all.map((b) => this.close(b)));
   }
 
+  /** More nodes for a running stream (same credentials): it moves to a connection that knows them all. */
+  private widen(broker: string, target: AmqpTarget): void {
+    const b = this.brokers.get(broker);
+    if (!b || b.target.username !== target.username || b.target.password !== target.password) return;
+    const extra = target.urls.filter((u) => !b.target.urls.includes(u));
+    if (extra.length === 0) return;
+    this.brokers.delete(broker);
+    const wider = this.entry(broker, { ...b.target, urls: [...b.target.urls, ...extra] });
+    wider.batches = b.batches;
+    wider.pinned = b.pinned;
+    this.o.log.info({ broker, nodes: wider.connection.endpoint }, 'RabbitMQ event stream: more nodes known, reconnecting with all of them');
+    void this.close(b);
+  }
+
   private entry(broker: string, target: AmqpTarget): Broker {
-    let b = this.brokers.get(broker);
+    const b = this.brokers.get(broker);
     if (b) return b;
     const { log, hooks } = this.o;
     const connection = new AmqpConnection({ url: amqpConnectionUrl(target), connectionName: `rabbitbatch-events-${this.o.identity}`, ...(target.ca ? { ca: target.ca } : {}) });
@@ -119,6 +137,7 @@ export class BrokerRegistry {
     connection.on('disconnected', () => log.info({ broker }, 'RabbitMQ event stream: AMQP connection closed'));
     connection.on('connected', () => log.info({ broker, node: connection.node }, 'RabbitMQ event stream: AMQP connection open'));
     const entry: Broker = {
+      target,
       connection,
       batches: new Set(),
       pinned: false,
