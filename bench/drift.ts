@@ -37,10 +37,10 @@ const queueExists = async (vhost: string, name: string) => (await fetch(`${MGMT}
 
 const figures = await withVhost('drift', async (vhost) => {
   const config = loadOperatorConfig(
-    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig: KUBECONFIG, logLevel: 'error' },
+    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig: KUBECONFIG, logLevel: process.env.DRIFT_LOG ? 'debug' : 'error' },
     loadEnv({ ...process.env, WATCH_NAMESPACE: ns, RESYNC_INTERVAL: '3600' }),
   );
-  const operator = await startManager(config, { logDestination: new Writable({ write: (_c, _e, done) => done() }), onLostLeadership: () => undefined });
+  const operator = await startManager(config, { logDestination: process.env.DRIFT_LOG ? (await import('node:fs')).createWriteStream(process.env.DRIFT_LOG) : new Writable({ write: (_c, _e, done) => done() }), onLostLeadership: () => undefined });
   try {
     for (const size of SIZES) {
       const spec = { vhost, rabbitmq: { connectionSecret: { name: 'rabbit' } }, queues: Array.from({ length: size }, (_, q) => ({ name: `d${size}.q${q}` })) };

@@ -116,7 +116,9 @@ export class RabbitQueueBatchReconciler {
     const writes = plan.phases.length > 0;
     if (writes) ctx.log.info({ operations: plan.phases.flat().length, vhost: spec.vhost }, 'applying plan');
     const creating = plan.phases.flat().filter(isCreate).map((op) => op.resource);
-    if (creating.length > 0) {
+    // Only what is not recorded yet needs the write-ahead record: re-creating an object this
+    // resource already owns (drift repair) skips a status write of the whole batch on the way.
+    if (creating.some((r) => !recorded.has(r) && !applying.has(r))) {
       // The write-ahead record carries `applied` as this process knows it (the store may lag).
       await this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() });
     }

@@ -21,9 +21,9 @@
  *
  * Failure modes
  * - The stream uses the credentials of the first connection that named the broker. A later
- *   connection with the same credentials that lists more nodes adds them (the stream is
- *   re-subscribed once, which re-verifies the broker's batches); other connections' addresses
- *   are checked (connections.ts), not used.
+ *   connection with the same credentials that lists more nodes adds them, for the next
+ *   reconnect (the stream up now stays); other connections' addresses are checked
+ *   (connections.ts), not used.
  */
 import type { Logger } from 'pino';
 import type { EventState } from '../controllers/drift-repair-condition.js';
@@ -114,18 +114,15 @@ export class BrokerRegistry {
     await Promise.all(all.map((b) => this.close(b)));
   }
 
-  /** More nodes for a running stream (same credentials): it moves to a connection that knows them all. */
+  /** More nodes for a running stream (same credentials): used from its next reconnect on, without dropping it now. */
   private widen(broker: string, target: AmqpTarget): void {
     const b = this.brokers.get(broker);
     if (!b || b.target.username !== target.username || b.target.password !== target.password) return;
     const extra = target.urls.filter((u) => !b.target.urls.includes(u));
     if (extra.length === 0) return;
-    this.brokers.delete(broker);
-    const wider = this.entry(broker, { ...b.target, urls: [...b.target.urls, ...extra] });
-    wider.batches = b.batches;
-    wider.pinned = b.pinned;
-    this.o.log.info({ broker, nodes: wider.connection.endpoint }, 'RabbitMQ event stream: more nodes known, reconnecting with all of them');
-    void this.close(b);
+    b.target = { ...b.target, urls: [...b.target.urls, ...extra] };
+    b.connection.addNodes(amqpConnectionUrl({ ...target, urls: extra }).split(','));
+    this.o.log.info({ broker, nodes: b.connection.endpoint }, 'RabbitMQ event stream: more nodes known, used on the next reconnect');
   }
 
   private entry(broker: string, target: AmqpTarget): Broker {

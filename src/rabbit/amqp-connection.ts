@@ -54,7 +54,12 @@ export class AmqpConnection extends EventEmitter {
 
   private readonly watchdog: NodeJS.Timeout;
   /** Scheme, host and port only (of every node): for messages (the URL carries the password). */
-  readonly endpoint: string;
+  get endpoint(): string {
+    return this.urls.map((u) => {
+      const url = new URL(u);
+      return `${url.protocol}//${url.host}`;
+    }).join(',');
+  }
   private failure: Error | undefined;
   private readonly urls: string[];
   /** The node the next attempt goes to. */
@@ -65,10 +70,6 @@ export class AmqpConnection extends EventEmitter {
   constructor(private readonly o: AmqpConnectionOptions) {
     super();
     this.urls = o.url.split(',').map((u) => u.trim()).filter(Boolean);
-    this.endpoint = this.urls.map((u) => {
-      const url = new URL(u);
-      return `${url.protocol}//${url.host}`;
-    }).join(',');
     // Belt and braces: whatever way a connection ended, one that is wanted gets re-established.
     this.watchdog = setInterval(() => {
       if (this.wanted && !this.current && !this.connecting && !this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
@@ -83,6 +84,11 @@ export class AmqpConnection extends EventEmitter {
   /** Why the last attempt failed, until one succeeds (the channel pool puts it in its errors). */
   get lastError(): Error | undefined {
     return this.failure;
+  }
+
+  /** More nodes of the same cluster: used from the next (re)connect on; the connection up now stays. */
+  addNodes(urls: readonly string[]): void {
+    for (const u of urls) if (!this.urls.includes(u)) this.urls.push(u);
   }
 
   /** The node of the connection that is up (scheme, host, port), if any. */
