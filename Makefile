@@ -16,12 +16,13 @@ deps: $(NPM_STAMP)
 demo: deps
 	bash hack/demo.sh
 
-## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ
-## (e2e-cluster is separate for now: its rollout-restart test found overlapping reconciles, see README)
+## test: lint, typecheck, unit and integration tests against a real kube-apiserver, etcd and RabbitMQ,
+## then e2e-cluster (a cluster it had to start is taken down again)
 test: deps
 	bash hack/env-up.sh
 	bash hack/test-tools.sh
 	npm test
+	bash hack/e2e-cluster.sh --down-if-started
 
 ## test-reliability: only the fault tests (broker restart, operator SIGKILL); `make test` runs them too
 test-reliability: deps
@@ -29,7 +30,9 @@ test-reliability: deps
 	bash hack/test-tools.sh
 	npm run test:reliability
 
-## e2e: the same integration suite against any cluster in $$KUBECONFIG (kind, CI); RabbitMQ at $$RABBITMQ_URL
+## e2e: the same integration suite against any cluster in $$KUBECONFIG (kind, CI); RabbitMQ at $$RABBITMQ_URL.
+## RABBITBATCH_OPERATOR=pod runs each test's operator as a Pod of localhost/rabbitbatch:dev (the
+## local cluster of `make cluster-up`; `make e2e-cluster` does this for the tests that drive one)
 e2e: deps
 	RABBITBATCH_E2E=1 npm run test:integration
 

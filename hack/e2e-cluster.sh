@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make e2e-cluster`: the real single-node cluster up (reused when running), the image built and
-# loaded, then test/cluster (deploy/ applied as users apply it, the operator as a Pod). Leaves the
+# loaded, then test/cluster (deploy/ applied as users apply it, the operator as a Pod) and the
+# integration tests that drive an operator, each with its operator as a Pod. Leaves the
 # cluster and the operator running for a person to look at:
 #   kubectl --kubeconfig .local/cluster/kubeconfig -n rabbitbatch-system get pods
 # With --down-if-started (what `make test` passes) a cluster this run had to start is taken down
@@ -17,4 +18,10 @@ bash hack/image.sh
 t2=$(date +%s)
 PATH="$PWD/node_modules/.bin:$PATH" vitest run --project cluster
 t3=$(date +%s)
-echo "e2e-cluster: cluster-up $((t1 - t0)) s, image $((t2 - t1)) s, tests $((t3 - t2)) s" >&2
+# The integration tests that drive an operator, with that operator as a Pod of the image on the
+# node (test/support/operator-pod.ts); the installed operator is paused for the run meanwhile.
+mapfile -t operator_tests < <(grep -l startTestOperator test/integration/*.test.ts)
+RABBITBATCH_E2E=1 RABBITBATCH_OPERATOR=pod KUBECONFIG="$PWD/.local/cluster/kubeconfig" \
+  PATH="$PWD/node_modules/.bin:$PATH" vitest run --project integration "${operator_tests[@]}"
+t4=$(date +%s)
+echo "e2e-cluster: cluster-up $((t1 - t0)) s, image $((t2 - t1)) s, cluster tests $((t3 - t2)) s, integration tests with the operator in a Pod $((t4 - t3)) s" >&2

@@ -8,6 +8,7 @@
  * exchange-to-exchange bindings) live in `refinements.ts` and run in the operator and the CLI.
  */
 import { z } from 'zod';
+import { MAX_POLICIES, operatorPolicySchema, policySchema } from './policy-schema.js';
 
 export const GROUP = 'rabbitbatch.io';
 export const VERSION = 'v1alpha1';
@@ -102,6 +103,9 @@ export const onConflictSchema = z.enum(['Report', 'RecreateIfEmpty']);
  * declared settings: leave it unowned (`Never`) or take it over (`IfIdentical`), so pruning and
  * `deletionPolicy: Delete` apply to it as to what the resource created. */
 export const adoptSchema = z.enum(['Never', 'IfIdentical']);
+/** A missing `spec.vhost`: reported (`MustExist`) or created by the operator (`Create`, which
+ * needs the administrator tag). A vhost is never deleted by rabbitbatch, whatever deletionPolicy says. */
+export const vhostPolicySchema = z.enum(['MustExist', 'Create']);
 
 const listMap = (keys: string[]) => ({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys });
 
@@ -115,6 +119,7 @@ export function makeSpecSchema(maxItems = MAX_ITEMS_DEFAULT) {
         .strict()
         .optional(),
       vhost: z.string().min(1).max(255).default('/'),
+      vhostPolicy: vhostPolicySchema.default('MustExist'),
       mode: modeSchema.default('AllOrNothing'),
       deletionPolicy: deletionPolicySchema.default('Retain'),
       onConflict: onConflictSchema.default('Report'),
@@ -129,6 +134,10 @@ export function makeSpecSchema(maxItems = MAX_ITEMS_DEFAULT) {
         .max(maxItems)
         .default([])
         .meta(listMap(['source', 'destination', 'destinationType', 'routingKey'])),
+      /** Settings that can change on existing queues and exchanges (RabbitMQ policies). */
+      policies: z.array(policySchema).max(MAX_POLICIES).default([]).meta(listMap(['name'])),
+      /** Operator policies: limits that win over what policies and queue arguments ask for. */
+      operatorPolicies: z.array(operatorPolicySchema).max(MAX_POLICIES).default([]).meta(listMap(['name'])),
     })
     .strict()
     .meta({
@@ -178,7 +187,19 @@ export const statusSchema = z.object({
     })
     .optional(),
   items: z
-    .array(z.object({ resource: z.string(), status: itemStatusSchema, error: z.string().optional() }))
+    .array(
+      z.object({
+        resource: z.string(),
+        status: itemStatusSchema,
+        error: z.string().optional(),
+        /** A warning about a Ready item (a policy matching nothing, two policies tied for a queue). */
+        message: z.string().optional(),
+        /** Queues: the policy RabbitMQ applies to it (its `policy` field). */
+        policy: z.string().optional(),
+        /** Queues: the operator policy of this batch that applies to it (the highest-priority match). */
+        operatorPolicy: z.string().optional(),
+      }),
+    )
     .optional(),
   /** What this resource created in RabbitMQ: pruning and deletion touch nothing else. */
   applied: z
@@ -187,6 +208,8 @@ export const statusSchema = z.object({
       exchanges: z.array(z.string()),
       queues: z.array(z.string()),
       bindings: z.array(z.string()),
+      policies: z.array(z.string()).optional(),
+      operatorPolicies: z.array(z.string()).optional(),
     })
     .optional(),
   /** How many existing objects this resource has adopted so far (`adopt: IfIdentical`). */
@@ -204,6 +227,7 @@ export type RabbitQueueBatchSpecInput = z.input<typeof specSchema>;
 export type ExchangeSpec = z.output<typeof exchangeSchema>;
 export type QueueSpec = z.output<typeof queueSchema>;
 export type BindingSpec = z.output<typeof bindingSchema>;
+export type { OperatorPolicySpec, PolicySpec } from './policy-schema.js';
 export type ItemStatus = z.output<typeof itemStatusSchema>;
 export type Condition = z.output<typeof conditionSchema>;
 export type RabbitQueueBatchStatus = z.output<typeof statusSchema>;

@@ -21,6 +21,9 @@ export function toStructural(node: unknown): unknown {
       // put types inside anyOf, which structural schemas forbid: zod checks value types.
       if (value === false || input['x-kubernetes-preserve-unknown-fields'] === true) continue;
     }
+    // A value of several shapes (ha-params: a count or node names) is checked by zod; the API
+    // server keeps it as is.
+    if (key === 'anyOf' && input['x-kubernetes-preserve-unknown-fields'] === true) continue;
     out[key] = key === 'default' || key === 'enum' ? value : toStructural(value);
   }
   return out;

@@ -35,6 +35,11 @@ export interface ItemResult {
   resource: string;
   status: ItemStatus;
   error?: string;
+  /** A warning about a Ready item (policy-effects.ts). */
+  message?: string;
+  /** Queues: the policy and operator policy that apply to it (policy-effects.ts). */
+  policy?: string;
+  operatorPolicy?: string;
 }
 
 export interface Failure {
@@ -131,9 +136,10 @@ class Run {
     // not for a whole phase, so the bounded concurrency stays busy (exchanges → queues →
     // bindings still holds for every binding). Deletions keep strict phases.
     const declarations = plan.phases.flat().filter((op) => !isDelete(op));
+    const policyPuts = declarations.filter((op) => op.type === 'putPolicy').map((op) => op.resource);
     const started = new Map<string, Promise<void>>();
     for (const op of declarations) {
-      const deps = dependenciesOf(op).map((r) => started.get(r)).filter((p) => p !== undefined);
+      const deps = dependenciesOf(op, policyPuts).map((r) => started.get(r)).filter((p) => p !== undefined);
       started.set(op.resource, Promise.all(deps).then(() => this.bulkhead.execute(() => this.applyUnlessStopped(op))));
     }
     await Promise.all(started.values());
@@ -185,7 +191,8 @@ class Run {
         this.deleted.push(op.resource);
         this.results.delete(op.resource);
       } else {
-        if (op.type !== 'recreateQueue') this.created.push({ op, propertiesKey: outcome.propertiesKey });
+        // A changed policy or a recreated queue existed before this run: not this run's to undo.
+        if (op.type !== 'recreateQueue' && !(op.type === 'putPolicy' && !op.created)) this.created.push({ op, propertiesKey: outcome.propertiesKey });
         this.set(op.resource, 'Ready');
       }
       return;
@@ -219,6 +226,12 @@ class Run {
         case 'deleteExchange':
           await api.deleteExchange(vhost, op.name);
           return { ok: true };
+        case 'putPolicy':
+          await api.putPolicy(vhost, op.kind, op.policy);
+          return { ok: true };
+        case 'deletePolicy':
+          await api.deletePolicy(vhost, op.kind, op.name);
+          return { ok: true };
       }
     } catch (err) {
       return describeFailure(op, err);
@@ -247,6 +260,7 @@ class Run {
           if (undo.type === 'unbind') await api.deleteBinding(vhost, undo.binding);
           else if (undo.type === 'deleteQueue') await api.deleteQueue(vhost, undo.name, { ifEmpty: true, ifUnused: true });
           else if (undo.type === 'deleteExchange') await api.deleteExchange(vhost, undo.name);
+          else if (undo.type === 'deletePolicy') await api.deletePolicy(vhost, undo.kind, undo.name);
           this.options.onOperation?.(undo, true, 0);
         }
         this.set(op.resource, 'Pending', `rolled back after ${this.failure?.resource ?? 'a failure'} failed`);
@@ -303,11 +317,17 @@ function undoOf(op: Operation, propertiesKey: string | undefined): Operation | u
   if (op.type === 'bind' && propertiesKey !== undefined) return { type: 'unbind', resource: op.resource, binding: { ...op.binding, propertiesKey } };
   if (op.type === 'declareQueue') return { type: 'deleteQueue', resource: op.resource, name: op.queue.name };
   if (op.type === 'declareExchange') return { type: 'deleteExchange', resource: op.resource, name: op.exchange.name };
+  if (op.type === 'putPolicy' && op.created) return { type: 'deletePolicy', resource: op.resource, kind: op.kind, name: op.policy.name };
   return undefined;
 }
 
-/** What must exist before `op` runs: a binding's source exchange and its destination. */
-function dependenciesOf(op: Operation): string[] {
+/**
+ * What must exist before `op` runs: a binding's source exchange and its destination; for queues
+ * and exchanges, the policies this run writes, so an object is declared with its policy in place
+ * (a queue never starts life without the TTL or length limit its policy gives it).
+ */
+function dependenciesOf(op: Operation, policyPuts: readonly string[] = []): string[] {
+  if (op.type === 'declareQueue' || op.type === 'declareExchange' || op.type === 'recreateQueue') return [...policyPuts];
   if (op.type !== 'bind') return [];
   return [exchangeId(op.binding.source), destinationId(op.binding)];
 }
@@ -319,7 +339,9 @@ function describeFailure(op: Operation, err: unknown): OpOutcome {
       return { ok: false, retained: true, error: `kept: the queue still holds messages or has consumers (${err.reason}); drain it or delete it by hand`, kind: 'refused', noAnswer };
     }
     if (err.status === 404 && isDelete(op)) return { ok: true };
-    return { ok: false, error: `${err.status} ${err.reason}`, kind, noAnswer, status: err.status };
+    // The broker validates a policy again (PCRE for the pattern): say which spec field it was.
+    const field = op.type === 'putPolicy' ? `RabbitMQ refused spec.${op.kind === 'policy' ? 'policies' : 'operatorPolicies'}[name=${op.policy.name}]: ` : '';
+    return { ok: false, error: `${field}${err.status} ${err.reason}`, kind, noAnswer, status: err.status };
   }
   return { ok: false, error: noAnswer && kind === 'transient' ? `RabbitMQ unreachable: ${errorText(err)}` : errorText(err), kind, noAnswer };
 }

@@ -3,8 +3,9 @@
  * to an ordered list of operations. No I/O: the controller and the CLI both call it, and
  * `execute.ts` runs what it returns.
  *
- * Ordering: exchanges → queues → bindings for creation, then bindings → queues → exchanges for
- * pruning. A change RabbitMQ cannot make in place (a queue's type or arguments, an exchange's
+ * Ordering: policies → exchanges → queues → bindings for creation (a queue is declared with its
+ * policy already in place), then bindings → queues → exchanges → policies for pruning. A policy
+ * changes in place (plan-policies.ts). A change RabbitMQ cannot make in place (a queue's type or arguments, an exchange's
  * type) is never done by deleting: the item becomes `conflict` with the exact difference, unless
  * the spec opts into `onConflict: RecreateIfEmpty` for queues.
  *
@@ -17,16 +18,10 @@ import type { Operation } from '../model/operation.js';
 import type { Arguments, ObservedExchange, ObservedQueue, ObservedVhost } from '../model/observed.js';
 import { bindingId, exchangeId, kindOf, nameOf, queueId } from '../model/identity.js';
 import { describeDifferences, type Difference } from './compare.js';
-
-/** What the plan says about one item; `execute.ts` turns it into an item status. */
-export type Decision = 'create' | 'update' | 'unchanged' | 'adopt' | 'conflict' | 'missing' | 'delete';
-
-export interface PlannedItem {
-  resource: string;
-  decision: Decision;
-  /** For conflicts and missing externals: what differs and how to proceed. */
-  message?: string;
-}
+import { planPolicies } from './plan-policies.js';
+import type { Owned, PlannedItem } from './plan-items.js';
+export type { Decision, Owned, PlannedItem } from './plan-items.js';
+import { policyHint } from './policy-hints.js';
 
 export interface Plan {
   vhost: string;
@@ -36,8 +31,6 @@ export interface Plan {
   phases: Operation[][];
 }
 
-/** What a batch created earlier (its `status.applied`), as resource ids. */
-export type Owned = ReadonlySet<string>;
 
 export interface PlanInput {
   spec: RabbitQueueBatchSpec;
@@ -73,6 +66,10 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
     return true;
   };
 
+  const policies = planPolicies({ spec, observed, owned, claimed });
+  items.push(...policies.items);
+  for (const resource of policies.desired) desired.add(resource);
+
   for (const exchange of spec.exchanges) {
     const resource = exchangeId(exchange.name);
     desired.add(resource);
@@ -107,7 +104,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
         const bindings = spec.bindings.filter((b) => b.destinationType === 'queue' && b.destination === queue.name);
         queues.push({ type: 'recreateQueue', resource, queue, bindings });
         recreated.add(queue.name);
-      } else items.push({ resource, decision: 'conflict', message: conflictMessage(resource, diff, howToRecreate) });
+      } else items.push({ resource, decision: 'conflict', message: conflictMessage(resource, diff, howToRecreate) + policyHint(diff) });
     }
   }
 
@@ -139,6 +136,7 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
   for (const resource of [...owned].sort()) {
     if (desired.has(resource)) continue;
     const kind = kindOf(resource);
+    if (kind === 'policy' || kind === 'operator-policy') continue; // pruned by planPolicies
     if (kind === 'binding') {
       const present = observed.bindings.filter((b) => bindingId(b) === resource);
       for (const binding of present) unbinds.push({ type: 'unbind', resource, binding });
@@ -155,13 +153,13 @@ export function planBatch({ spec, observed, owned = new Set(), claimedBy = () =>
     }
   }
 
-  const phases = [exchanges, queues, binds, unbinds, queueDeletes, exchangeDeletes].filter((p) => p.length > 0);
+  const phases = [policies.puts, exchanges, queues, binds, unbinds, queueDeletes, exchangeDeletes, policies.deletes].filter((p) => p.length > 0);
   return { vhost: spec.vhost, vhostExists: observed.exists, items, phases };
 }
 
 /** Deletion of a whole batch (finalizer, `deletionPolicy: Delete`): prune everything it owns. */
 export function planDeletion(spec: RabbitQueueBatchSpec, observed: ObservedVhost, owned: Owned): Plan {
-  return planBatch({ spec: { ...spec, exchanges: [], queues: [], bindings: [] }, observed, owned });
+  return planBatch({ spec: { ...spec, exchanges: [], queues: [], bindings: [], policies: [], operatorPolicies: [] }, observed, owned });
 }
 
 function missingExternal(resource: string, vhost: string): PlannedItem {

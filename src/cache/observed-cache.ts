@@ -28,12 +28,12 @@
 import { LRUCache } from 'lru-cache';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
 import { bindingId, bindingInstanceId, parseResource } from '../model/identity.js';
-import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost, RabbitEvent } from '../model/observed.js';
+import type { ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue, ObservedVhost, RabbitEvent } from '../model/observed.js';
 import type { Operation } from '../model/operation.js';
 import { queueArguments } from '../model/queue-arguments.js';
 import type { SharedCache } from './shared-cache.js';
 
-type Kind = 'queue' | 'exchange' | 'binding' | 'vhost';
+type Kind = 'queue' | 'exchange' | 'binding' | 'vhost' | 'policy' | 'operator-policy';
 /** What the loader and the L2 hold: plain JSON. */
 type RawEntry = { items: unknown[] } | { exists: boolean };
 type Entry = ListEntry | { exists: boolean };
@@ -128,7 +128,7 @@ export interface CacheStats {
   invalidations: Record<InvalidationSource, number>;
 }
 
-const KINDS: Kind[] = ['vhost', 'exchange', 'queue', 'binding'];
+const KINDS: Kind[] = ['vhost', 'exchange', 'queue', 'binding', 'policy', 'operator-policy'];
 
 /** The cache partition of a client: its broker once known, else its endpoint. */
 export const brokerOf = (api: Pick<ManagementApi, 'endpoint' | 'broker'>): string => api.broker ?? api.endpoint;
@@ -191,6 +191,8 @@ export class CachedObservedState implements ObservedStateSource {
       get<ListEntry>('exchange', async () => ({ items: await api.listExchanges(vhost) })),
       get<ListEntry>('queue', async () => ({ items: await api.listQueues(vhost) })),
       get<ListEntry>('binding', async () => ({ items: await api.listBindings(vhost) })),
+      get<ListEntry>('policy', async () => ({ items: await api.listPolicies(vhost, 'policy') })),
+      get<ListEntry>('operator-policy', async () => ({ items: await api.listPolicies(vhost, 'operator-policy') })),
     ]);
     lists.catch(() => undefined);
     const { exists } = await get<{ exists: boolean }>('vhost', async () => ({ exists: await api.vhostExists(vhost) }));
@@ -201,8 +203,16 @@ export class CachedObservedState implements ObservedStateSource {
     const entries = await lists;
     // Handed out as is: from now on a write copies these entries instead of changing them.
     for (const e of entries) e.handedOut = true;
-    const [exchanges, queues, bindings] = entries;
-    return { vhost, exists: true, exchanges: exchanges.byId as Map<string, ObservedExchange>, queues: queues.byId as Map<string, ObservedQueue>, bindings: bindings.bindings() };
+    const [exchanges, queues, bindings, policies, operatorPolicies] = entries;
+    return {
+      vhost,
+      exists: true,
+      exchanges: exchanges.byId as Map<string, ObservedExchange>,
+      queues: queues.byId as Map<string, ObservedQueue>,
+      bindings: bindings.bindings(),
+      policies: policies.byId as Map<string, ObservedPolicy>,
+      operatorPolicies: operatorPolicies.byId as Map<string, ObservedPolicy>,
+    };
   }
 
   /** Before an operation: remember it, so its event (which can beat the HTTP answer) is not drift. */
@@ -212,6 +222,7 @@ export class CachedObservedState implements ObservedStateSource {
 
   /** Write-through after each operation the operator made; a failed one drops the entry. */
   recordWrite(api: ManagementApi, vhost: string, op: Operation, ok: boolean, propertiesKey?: string): void {
+    if (op.type === 'putPolicy' || op.type === 'deletePolicy') return this.recordPolicyWrite(brokerOf(api), vhost, op, ok);
     const kind: Kind = op.type === 'declareExchange' || op.type === 'deleteExchange' ? 'exchange' : op.type === 'bind' || op.type === 'unbind' ? 'binding' : 'queue';
     const key = cacheKey(kind, brokerOf(api), vhost);
     const current = this.lru.get(key, { updateAgeOnGet: false });
@@ -254,6 +265,26 @@ export class CachedObservedState implements ObservedStateSource {
     if (op.type === 'recreateQueue') this.drop([cacheKey('binding', brokerOf(api), vhost)], 'write');
   }
 
+  /**
+   * A policy written: its list entry is updated; the queue list is dropped, since RabbitMQ
+   * re-applies policies to the matching queues and each queue's `policy` changes with it.
+   */
+  private recordPolicyWrite(endpoint: string, vhost: string, op: Extract<Operation, { type: 'putPolicy' | 'deletePolicy' }>, ok: boolean): void {
+    const key = cacheKey(op.kind, endpoint, vhost);
+    this.drop([cacheKey('queue', endpoint, vhost)], 'write');
+    const current = this.lru.get(key, { updateAgeOnGet: false });
+    if (!ok || !(current instanceof ListEntry)) return this.drop([key], 'write');
+    const entry = current.writable();
+    if (op.type === 'deletePolicy') entry.byId.delete(op.name);
+    else {
+      const p = op.policy;
+      const definition = Object.fromEntries(Object.entries(p.definition).filter(([, v]) => v !== undefined));
+      entry.byId.set(p.name, { name: p.name, pattern: p.pattern, applyTo: p.applyTo, priority: p.priority, definition } satisfies ObservedPolicy);
+    }
+    entry.changed();
+    this.store(key, entry);
+  }
+
   invalidate(api: ManagementApi, vhost: string): void {
     this.drop(KINDS.map((k) => cacheKey(k, brokerOf(api), vhost)), 'write');
   }
@@ -267,7 +298,8 @@ export class CachedObservedState implements ObservedStateSource {
       this.drop(KINDS.map((k) => cacheKey(k, endpoint, e.name)), 'event');
       return true;
     }
-    if (e.kind === 'policy' || e.kind === 'other') return false;
+    if (e.kind === 'other') return false;
+    if (e.kind === 'policy') return this.applyPolicyEvent(endpoint, e);
     const name = e.kind === 'binding' ? bindingId(e) : e.name;
     if (this.consumeOwn(e.vhost, e.kind, name, e.action)) return false;
     const key = cacheKey(e.kind, endpoint, e.vhost);
@@ -289,6 +321,25 @@ export class CachedObservedState implements ObservedStateSource {
       const names = this.unknown.get(key) ?? new Set<string>();
       names.add(name);
       this.unknown.set(key, names);
+    }
+    return true;
+  }
+
+  /**
+   * `policy.set` / `policy.cleared`: RabbitMQ sends the same events for policies and operator
+   * policies (3.10 sends none when an operator policy is cleared), so the name becomes unknown in
+   * both lists and they are re-listed at the next observe; the queue list goes too (each queue's
+   * effective policy may have changed).
+   */
+  private applyPolicyEvent(endpoint: string, e: Extract<RabbitEvent, { kind: 'policy' }>): boolean {
+    if (this.consumeOwn(e.vhost, 'policy', e.name, e.action)) return false;
+    this.invalidations.event++;
+    const queues = cacheKey('queue', endpoint, e.vhost);
+    if (!this.loading.has(queues)) this.drop([queues], 'event', false);
+    for (const kind of ['policy', 'operator-policy'] as const) {
+      const key = cacheKey(kind, endpoint, e.vhost);
+      const names = this.unknown.get(key) ?? new Set<string>();
+      this.unknown.set(key, names.add(e.name));
     }
     return true;
   }
@@ -330,7 +381,8 @@ export class CachedObservedState implements ObservedStateSource {
   private wantsUnknown(key: string, kind: Kind, wanted: ReadonlySet<string> | undefined): boolean {
     const names = this.unknown.get(key);
     if (!names || names.size === 0) return false;
-    if (!wanted) return true;
+    // Policy lists are small and every name in them may matter (pruning): any unknown one re-lists.
+    if (!wanted || kind === 'policy' || kind === 'operator-policy') return true;
     for (const n of names) {
       // A binding is known by its identity: wanted when either end is (or when its ends are ambiguous).
       if (kind !== 'binding') {
@@ -388,10 +440,14 @@ export class CachedObservedState implements ObservedStateSource {
         return this.noteOwn(vhost, 'queue', op.name, 'deleted');
       case 'deleteExchange':
         return this.noteOwn(vhost, 'exchange', op.name, 'deleted');
+      case 'putPolicy':
+        return this.noteOwn(vhost, 'policy', op.policy.name, 'set');
+      case 'deletePolicy':
+        return this.noteOwn(vhost, 'policy', op.name, 'cleared');
     }
   }
 
-  private noteOwn(vhost: string, kind: Kind, name: string, action: 'created' | 'deleted'): void {
+  private noteOwn(vhost: string, kind: Kind, name: string, action: 'created' | 'deleted' | 'set' | 'cleared'): void {
     const now = Date.now();
     this.ownWrites.set(`${vhost}|${kind}|${name}|${action}`, now);
     if (this.ownWrites.size > 10_000) for (const [k, t] of this.ownWrites) if (now - t > 60_000) this.ownWrites.delete(k);

@@ -1,5 +1,5 @@
 /**
- * `rabbitbatch queue|exchange|binding create|delete --batch --file F` and `rabbitbatch apply -f F`:
+ * `rabbitbatch queue|exchange|binding|policy create|delete --batch --file F` and `rabbitbatch apply -f F`:
  * the operator's planner and executor behind a command line.
  *
  * Exit codes: 0 all succeeded, 1 usage or validation error (nothing done), 2 connection or
@@ -12,7 +12,7 @@ import { type Command, Option } from 'commander';
 import { MAX_ITEMS_DEFAULT, type RabbitQueueBatchSpec } from '../api/schema.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
-import { bindingId, exchangeId, queueId } from '../model/identity.js';
+import { bindingId, exchangeId, isPolicyKind, kindOf, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import { BrokerUnavailableError, ManagementError, TlsError } from '../model/errors.js';
 import { observeVhost } from '../rabbit/observe.js';
 import { type ItemKind, UsageError, ValidationError, readDocument, specFromDocument } from './batch-file.js';
@@ -55,6 +55,8 @@ export function registerBatchCommands(program: Command): void {
     ['queue', 'queues'],
     ['exchange', 'exchanges'],
     ['binding', 'bindings'],
+    // A list of policies; operator policies come in a spec or manifest file (`operatorPolicies:`).
+    ['policy', 'policies'],
   ];
   for (const [noun, kind] of kinds) {
     const group = program.command(noun).description(`create or delete ${kind} in a batch`);
@@ -75,7 +77,7 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
   let spec: RabbitQueueBatchSpec;
   try {
     spec = specFromDocument(readDocument(flags.file), { ...(kind ? { kind } : {}), ...(flags.vhost ? { vhost: flags.vhost } : {}), maxItems: Number.MAX_SAFE_INTEGER });
-    const items = spec.exchanges.length + spec.queues.length + spec.bindings.length;
+    const items = spec.exchanges.length + spec.queues.length + spec.bindings.length + spec.policies.length + spec.operatorPolicies.length;
     const max = Number(flags.maxBatch ?? (what === 'apply' ? MAX_ITEMS_DEFAULT : LIST_MAX_BATCH));
     if (!Number.isInteger(max) || max < 1) throw new UsageError(`--max-batch must be a positive integer, not "${flags.maxBatch}"`);
     if (flags.onConflict) spec = { ...spec, onConflict: flags.onConflict };
@@ -88,8 +90,16 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
   const api = await connectionOptions.managementApi(flags, { minSize: 1, maxSize: Math.max(10, Number(flags.concurrency)) });
   try {
     const observed = await observeVhost(api, spec.vhost);
-    const owned = new Set([...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)), ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)), ...spec.bindings.map(bindingId)]);
-    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed, howToRecreate: CLI_RECREATE_HINT }); // the CLI keeps no ownership
+    const owned = new Set([
+      ...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)),
+      ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)),
+      ...spec.bindings.map(bindingId),
+      ...spec.policies.map((p) => policyId(p.name)),
+      ...spec.operatorPolicies.map((p) => operatorPolicyId(p.name)),
+    ]);
+    // The CLI keeps no ownership, except that a policy named in the file is the user's to change in place.
+    const policies = new Set([...owned].filter((r) => isPolicyKind(kindOf(r))));
+    const plan: Plan = action === 'delete' ? planDeletion(spec, observed, owned) : planBatch({ spec: { ...spec, adopt: 'Never' }, observed, owned: policies, howToRecreate: CLI_RECREATE_HINT });
     if (flags.dryRun) {
       printPlan(plan, flags.output);
       return exit(dryRunExitCode(plan, mode));

@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import type { RabbitQueueBatchSpec } from '../api/schema.js';
 import { formatErrors, validateSpec } from '../api/validate.js';
 
-export type ItemKind = 'queues' | 'exchanges' | 'bindings';
+export type ItemKind = 'queues' | 'exchanges' | 'bindings' | 'policies';
 
 export class UsageError extends Error {}
 
@@ -45,7 +45,7 @@ export function specFromDocument(doc: unknown, opts: { kind?: ItemKind; vhost?: 
   let input: Record<string, unknown>;
   let root = 'spec';
   if (Array.isArray(doc)) {
-    if (!opts.kind) throw new UsageError('a list of items needs a kind: use `rabbitbatch queue|exchange|binding ...`');
+    if (!opts.kind) throw new UsageError('a list of items needs a kind: use `rabbitbatch queue|exchange|binding|policy ...`');
     input = { [opts.kind]: doc };
     root = 'file';
   } else if (doc && typeof doc === 'object') {

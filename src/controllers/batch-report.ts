@@ -25,7 +25,7 @@ export interface RunReport {
 export function reportRun(deps: { event: RecordEvent; metrics: BatchMetrics; audit(entry: Record<string, unknown>): void }, r: RunReport): void {
   const { batch, spec, result, event } = { ...r, event: deps.event };
   for (const resource of r.repaired) deps.metrics.onDriftRepaired(kindOf(resource));
-  if (r.repaired.length > 0) event(batch, 'Normal', 'DriftRepaired', `re-created ${r.repaired.length} objects deleted outside rabbitbatch: ${r.repaired.slice(0, 5).join(', ')}`);
+  if (r.repaired.length > 0) event(batch, 'Normal', 'DriftRepaired', `repaired ${r.repaired.length} objects deleted or changed outside rabbitbatch (re-created, or policies set back): ${r.repaired.slice(0, 5).join(', ')}`);
   deps.metrics.onBatch(result, r.seconds);
   if (result.created.length > 0) event(batch, 'Normal', 'Created', `created ${result.created.length} objects in vhost "${spec.vhost}"`);
   if (result.adopted.length > 0) event(batch, 'Normal', 'Adopted', `adopted ${result.adopted.length} existing objects identical to the spec in vhost "${spec.vhost}" (adopt: IfIdentical); pruning and deletionPolicy now apply to them`);

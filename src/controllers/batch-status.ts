@@ -9,7 +9,7 @@ import type { Condition, RabbitQueueBatchStatus } from '../api/schema.js';
 import type { ExecutionResult } from '../batch/execute.js';
 import { setCondition, type ConditionInput as KubeConditionInput } from '../kube/conditions.js';
 import type { Classification } from '../model/errors.js';
-import { exchangeId, kindOf, nameOf, queueId } from '../model/identity.js';
+import { exchangeId, kindOf, nameOf, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import { Reason, type ReasonName } from '../model/reason.js';
 
 export interface ConditionInput extends KubeConditionInput {
@@ -26,11 +26,14 @@ export interface Applied {
   exchanges: string[];
   queues: string[];
   bindings: string[];
+  /** Only when the batch owns any: an older reader's status keeps its shape. */
+  policies?: string[];
+  operatorPolicies?: string[];
 }
 
 export function ownedSet(applied: Applied | undefined): Set<string> {
   if (!applied) return new Set();
-  return new Set([...applied.exchanges.map(exchangeId), ...applied.queues.map(queueId), ...applied.bindings]);
+  return new Set([...applied.exchanges.map(exchangeId), ...applied.queues.map(queueId), ...applied.bindings, ...(applied.policies ?? []).map(policyId), ...(applied.operatorPolicies ?? []).map(operatorPolicyId)]);
 }
 
 export function toApplied(vhost: string, owned: Iterable<string>): Applied {
@@ -39,6 +42,8 @@ export function toApplied(vhost: string, owned: Iterable<string>): Applied {
     const kind = kindOf(r);
     if (kind === 'exchange') applied.exchanges.push(nameOf(r));
     else if (kind === 'queue') applied.queues.push(nameOf(r));
+    else if (kind === 'policy') (applied.policies ??= []).push(nameOf(r));
+    else if (kind === 'operator-policy') (applied.operatorPolicies ??= []).push(nameOf(r));
     else applied.bindings.push(r);
   }
   return applied;

@@ -19,7 +19,7 @@
  */
 import type { RabbitQueueBatch } from '../api/schema.js';
 import { validateSpec } from '../api/validate.js';
-import { bindingId, exchangeId, queueId } from '../model/identity.js';
+import { bindingId, exchangeId, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import type { RabbitEvent } from '../model/observed.js';
 
 export const CLAIMS_INDEX = 'claims';
@@ -39,6 +39,8 @@ export function claimsIndex(maxItems: number): (batch: RabbitQueueBatch) => stri
       ...spec.exchanges.filter((e) => !e.external).map((e) => exchangeId(e.name)),
       ...spec.queues.filter((q) => !q.external).map((q) => queueId(q.name)),
       ...spec.bindings.map(bindingId),
+      ...spec.policies.map((p) => policyId(p.name)),
+      ...spec.operatorPolicies.map((p) => operatorPolicyId(p.name)),
     ];
     return ids.map((id) => claimKey(spec.vhost, id));
   };
@@ -82,6 +84,9 @@ export class Claims {
         return lookup(exchangeId(e.name));
       case 'binding':
         return lookup(bindingId(e));
+      case 'policy':
+        // The event does not say which of the two kinds it is about.
+        return [...new Set([...lookup(policyId(e.name)), ...lookup(operatorPolicyId(e.name))])];
       case 'vhost':
         return this.store.list().filter((b) => (b.spec.vhost ?? '/') === e.vhost && this.onEndpoint(b, endpoint)).map(keyOf);
       default:

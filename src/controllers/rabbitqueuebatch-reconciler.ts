@@ -26,6 +26,7 @@ import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { namesLookedAt } from '../batch/names-looked-at.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
 import { readBackRebindings, recreatedQueues } from '../batch/recreate.js';
+import { policyRun, vhostFor } from './batch-policies.js';
 import type { BatchMetrics } from '../metrics/batch-metrics.js';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
 import { BrokerUnavailableError, classify, InvalidSpecError } from '../model/errors.js';
@@ -110,7 +111,8 @@ export class RabbitQueueBatchReconciler {
     const applying = new Set(batch.status?.applying ?? []);
     const recorded = this.ownedOf(batch);
     const owned = new Set([...recorded, ...applying]);
-    const observed = await this.deps.observed.observe(api, spec.vhost, namesLookedAt(spec, owned));
+    const wanted = namesLookedAt(spec, owned);
+    const observed = await vhostFor(this.deps, batch, spec, api, await this.deps.observed.observe(api, spec.vhost, wanted), wanted);
     const claims = new Claims(ctx.store, this.deps.endpointOf);
     const plan = planBatch({ spec, observed, owned, claimedBy: (r) => claims.ownerOtherThan(batch, broker, spec.vhost, r) });
     const writes = plan.phases.length > 0;
@@ -130,6 +132,9 @@ export class RabbitQueueBatchReconciler {
     }
     // Re-created objects this batch had made before: someone deleted them (drift, repaired).
     const repaired = plan.items.filter((i) => i.decision === 'create' && owned.has(i.resource) && result.created.includes(i.resource)).map((i) => i.resource);
+    const policies = await policyRun(this.deps, { batch, spec, api, plan, observed, wanted, result });
+    result = policies.result;
+    repaired.push(...policies.repaired);
     const seconds = (performance.now() - started) / 1000;
 
     const owns = ownedAfterRun(recorded, applying, result);

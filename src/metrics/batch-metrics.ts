@@ -46,7 +46,7 @@ export function createBatchMetrics(registry: Registry, itemCounts?: () => Partia
     labelNames: ['kind'],
     registers: [registry],
   });
-  for (const kind of ['exchange', 'queue', 'binding']) drift.inc({ kind }, 0);
+  for (const kind of ['exchange', 'queue', 'binding', 'policy', 'operator-policy']) drift.inc({ kind }, 0);
   for (const result of ['success', 'error']) operations.inc({ kind: 'declareQueue', result }, 0);
   return {
     onOperation(op, ok) {

@@ -4,9 +4,10 @@
  * `ObservedStateSource` (observed state, straight from the API or through the cache).
  * Failures are the error classes of errors.ts.
  */
-import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
+import type { BindingSpec, ExchangeSpec, OperatorPolicySpec, PolicySpec, QueueSpec } from '../api/schema.js';
+import type { PolicyKind } from './identity.js';
 import type { Operation } from './operation.js';
-import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from './observed.js';
+import type { ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue, ObservedVhost } from './observed.js';
 
 export interface ManagementApi {
   /** Base URL without credentials, for logs, metrics and status (never holds the password). */
@@ -36,6 +37,14 @@ export interface ManagementApi {
   /** 404 resolves `false`; 400 (not empty / in use with the flags) rejects with ManagementError. */
   deleteQueue(vhost: string, name: string, opts?: { ifEmpty?: boolean; ifUnused?: boolean }): Promise<boolean>;
   deleteBinding(vhost: string, binding: Pick<ObservedBinding, 'source' | 'destination' | 'destinationType' | 'propertiesKey'>): Promise<boolean>;
+  /** Policies (`policy`) or operator policies (`operator-policy`) of a vhost. */
+  listPolicies(vhost: string, kind: PolicyKind): Promise<ObservedPolicy[]>;
+  /** PUT: creates or changes the policy in place (RabbitMQ re-applies it to the matching objects). */
+  putPolicy(vhost: string, kind: PolicyKind, policy: PolicySpec | OperatorPolicySpec): Promise<void>;
+  /** 404 resolves `false`. */
+  deletePolicy(vhost: string, kind: PolicyKind, name: string): Promise<boolean>;
+  /** PUT /api/vhosts/{vhost}: needs the administrator tag (401/403 otherwise). */
+  putVhost(vhost: string): Promise<void>;
 }
 
 /** Where the reconciler gets observed state: straight from the API, or through the cache. */

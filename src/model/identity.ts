@@ -7,9 +7,12 @@
  * - queue: `queue/orders.created`
  * - binding: `binding/<source>/<destination>/<routingKey>`, where an exchange destination reads
  *   `exchange:<name>`: a binding to queue `x` and one to exchange `x` never share an identity.
+ * - policy: `policy/<name>`; operator policy: `operator-policy/<name>` (RabbitMQ keeps the two in
+ *   separate namespaces: one of each may share a name).
  */
 
-export type ResourceKind = 'exchange' | 'queue' | 'binding';
+export type ResourceKind = 'exchange' | 'queue' | 'binding' | PolicyKind;
+export type PolicyKind = 'policy' | 'operator-policy';
 export type DestinationType = 'queue' | 'exchange';
 
 /** What identifies a binding (its arguments are settings, compared by the planner). */
@@ -20,10 +23,13 @@ export interface BindingKey {
   routingKey: string;
 }
 
-export type ParsedResource = { kind: 'exchange' | 'queue'; name: string } | ({ kind: 'binding' } & BindingKey);
+export type ParsedResource = { kind: 'exchange' | 'queue' | PolicyKind; name: string } | ({ kind: 'binding' } & BindingKey);
 
 export const exchangeId = (name: string) => `exchange/${name}`;
 export const queueId = (name: string) => `queue/${name}`;
+export const policyId = (name: string) => `policy/${name}`;
+export const operatorPolicyId = (name: string) => `operator-policy/${name}`;
+export const isPolicyKind = (kind: ResourceKind): kind is PolicyKind => kind === 'policy' || kind === 'operator-policy';
 /** The identity of a binding's destination object: `queue/x` or `exchange/x`. */
 export const destinationId = (b: Pick<BindingKey, 'destination' | 'destinationType'>) => (b.destinationType === 'exchange' ? exchangeId(b.destination) : queueId(b.destination));
 
@@ -40,11 +46,11 @@ export const bindingInstanceId = (b: BindingKey & { propertiesKey: string }) => 
 
 export function kindOf(resource: string): ResourceKind {
   const kind = resource.slice(0, resource.indexOf('/'));
-  if (kind === 'exchange' || kind === 'queue' || kind === 'binding') return kind;
+  if (kind === 'exchange' || kind === 'queue' || kind === 'binding' || kind === 'policy' || kind === 'operator-policy') return kind;
   throw new Error(`not a rabbitbatch resource id: ${resource}`);
 }
 
-/** The name part of `exchange/x` or `queue/x`. */
+/** The name part of `exchange/x`, `queue/x`, `policy/x` or `operator-policy/x`. */
 export const nameOf = (resource: string) => resource.slice(resource.indexOf('/') + 1);
 
 /**

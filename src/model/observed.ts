@@ -23,6 +23,8 @@ export interface ObservedQueue {
   durable: boolean;
   autoDelete: boolean;
   arguments: Arguments;
+  /** The policy RabbitMQ applies to it (listed without stats); undefined when none. */
+  policy?: string;
   /** Present when read with stats (single-queue GET); undefined in stats-free listings. */
   messages?: number;
   consumers?: number;
@@ -34,6 +36,15 @@ export interface ObservedBinding extends BindingKey {
   propertiesKey: string;
 }
 
+/** A policy or operator policy as RabbitMQ returns it (`GET /api/policies/{vhost}`). */
+export interface ObservedPolicy {
+  name: string;
+  pattern: string;
+  applyTo: string;
+  priority: number;
+  definition: Record<string, unknown>;
+}
+
 /** Everything rabbitbatch needs to know about one vhost. */
 export interface ObservedVhost {
   vhost: string;
@@ -42,6 +53,9 @@ export interface ObservedVhost {
   queues: Map<string, ObservedQueue>;
   /** Bindings with a non-empty source only (default-exchange bindings are implicit). */
   bindings: ObservedBinding[];
+  /** Policies and operator policies by name (absent: none read, e.g. a vhost that does not exist). */
+  policies?: Map<string, ObservedPolicy>;
+  operatorPolicies?: Map<string, ObservedPolicy>;
 }
 
 /** One change RabbitMQ reported on `amq.rabbitmq.event` (rabbitmq_event_exchange). */
@@ -49,4 +63,6 @@ export type RabbitEvent =
   | { kind: 'queue' | 'exchange'; action: string; vhost: string; name: string; user?: string }
   | ({ kind: 'binding'; action: string; vhost: string; user?: string } & BindingKey)
   | { kind: 'vhost'; action: string; vhost: string; name: string; user?: string }
-  | { kind: 'policy' | 'other'; action: string; vhost: string; name: string; user?: string };
+  /** `policy.set` / `policy.cleared`, for policies and operator policies alike. */
+  | { kind: 'policy'; action: string; vhost: string; name: string; user?: string }
+  | { kind: 'other'; action: string; vhost: string; name: string; user?: string };

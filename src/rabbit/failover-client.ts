@@ -24,11 +24,12 @@
  *   reaches the caller with its own message.
  */
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
+import type { BindingSpec, ExchangeSpec, OperatorPolicySpec, PolicySpec, QueueSpec } from '../api/schema.js';
+import type { PolicyKind } from '../model/identity.js';
 import type { HttpPoolStats } from './http-pool.js';
 import type { ManagementApi } from '../model/broker.js';
 import { BrokerUnavailableError, TlsError } from '../model/errors.js';
-import type { ObservedBinding, ObservedExchange, ObservedQueue } from '../model/observed.js';
+import type { ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue } from '../model/observed.js';
 
 /** A node's client: the management API, plus the pool figures and shutdown `ManagementClient` has. */
 export type NodeClient = ManagementApi & { close(): Promise<void>; poolStats?(): HttpPoolStats };
@@ -151,6 +152,18 @@ export class FailoverManagementClient implements ManagementApi {
   }
   deleteBinding(vhost: string, binding: Pick<ObservedBinding, 'source' | 'destination' | 'destinationType' | 'propertiesKey'>): Promise<boolean> {
     return this.route((c) => c.deleteBinding(vhost, binding));
+  }
+  listPolicies(vhost: string, kind: PolicyKind): Promise<ObservedPolicy[]> {
+    return this.route((c) => c.listPolicies(vhost, kind));
+  }
+  putPolicy(vhost: string, kind: PolicyKind, policy: PolicySpec | OperatorPolicySpec): Promise<void> {
+    return this.route((c) => c.putPolicy(vhost, kind, policy));
+  }
+  deletePolicy(vhost: string, kind: PolicyKind, name: string): Promise<boolean> {
+    return this.route((c) => c.deletePolicy(vhost, kind, name));
+  }
+  putVhost(vhost: string): Promise<void> {
+    return this.route((c) => c.putVhost(vhost));
   }
 
   /** The nodes to try, in order: the preferred one first, then the others that are in or due. */

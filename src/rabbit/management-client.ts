@@ -16,13 +16,14 @@
  * - A 400 that says a cluster node went away mid-request (`isClusterTransient`) is asked again a
  *   few times, then becomes `BrokerUnavailableError` (retried with backoff), not a refusal.
  */
-import type { BindingSpec, ExchangeSpec, QueueSpec } from '../api/schema.js';
+import type { BindingSpec, ExchangeSpec, OperatorPolicySpec, PolicySpec, QueueSpec } from '../api/schema.js';
+import type { PolicyKind } from '../model/identity.js';
 import { HttpPool, type HttpPoolOptions, type HttpPoolStats, type HttpResponse } from './http-pool.js';
 import { BrokerUnavailableError, ManagementError } from '../model/errors.js';
 import type { ManagementApi } from '../model/broker.js';
 import { queueArguments } from '../model/queue-arguments.js';
 import { createResilience, type Resilience, type ResilienceOptions } from './resilience.js';
-import type { Arguments, ObservedBinding, ObservedExchange, ObservedQueue } from '../model/observed.js';
+import type { Arguments, ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue } from '../model/observed.js';
 
 export interface ManagementClientOptions extends Omit<HttpPoolOptions, 'warmHeaders' | 'warmPath'> {
   /** Management API user. Required. */
@@ -46,6 +47,14 @@ export interface RawQueue {
   messages?: number;
   messages_ready?: number;
   consumers?: number;
+  policy?: string | null;
+}
+export interface RawPolicy {
+  name: string;
+  pattern: string;
+  'apply-to': string;
+  priority: number;
+  definition: Record<string, unknown>;
 }
 export interface RawExchange {
   name: string;
@@ -64,7 +73,9 @@ export interface RawBinding {
   properties_key: string;
 }
 
-const QUEUE_COLUMNS = 'name,type,durable,auto_delete,arguments';
+// `policy` comes from the queue record itself (no stats needed); `operator_policy` and
+// `effective_policy_definition` are stats, so rabbitbatch works the operator policy out itself.
+const QUEUE_COLUMNS = 'name,type,durable,auto_delete,arguments,policy';
 const EXCHANGE_COLUMNS = 'name,type,durable,auto_delete,internal,arguments';
 const BINDING_COLUMNS = 'source,destination,destination_type,routing_key,arguments,properties_key';
 
@@ -77,7 +88,18 @@ export function toObservedQueue(q: RawQueue, withCounts = false): ObservedQueue 
   const queue: ObservedQueue = { name: q.name, type: q.type ?? 'classic', durable: q.durable, autoDelete: q.auto_delete, arguments: q.arguments ?? {} };
   if (withCounts || q.messages !== undefined || q.messages_ready !== undefined) queue.messages = q.messages ?? q.messages_ready ?? 0;
   if (withCounts || q.consumers !== undefined) queue.consumers = q.consumers ?? 0;
+  if (typeof q.policy === 'string' && q.policy !== '') queue.policy = q.policy;
   return queue;
+}
+
+export function toObservedPolicy(p: RawPolicy): ObservedPolicy {
+  return { name: p.name, pattern: p.pattern, applyTo: p['apply-to'], priority: p.priority, definition: p.definition ?? {} };
+}
+
+/** Drops keys zod left undefined: RabbitMQ would refuse `null`. */
+export function policyBody(p: PolicySpec | OperatorPolicySpec): string {
+  const definition = Object.fromEntries(Object.entries(p.definition).filter(([, v]) => v !== undefined));
+  return JSON.stringify({ pattern: p.pattern, 'apply-to': p.applyTo, priority: p.priority, definition });
 }
 
 export function toObservedExchange(e: RawExchange): ObservedExchange {
@@ -121,6 +143,9 @@ export const managementPaths = {
   queues: (vhost: string) => `/api/queues/${s(vhost)}?disable_stats=true&columns=${QUEUE_COLUMNS}`,
   queue: (vhost: string, name: string) => `/api/queues/${s(vhost)}/${s(name)}`,
   bindings: (vhost: string) => `/api/bindings/${s(vhost)}?columns=${BINDING_COLUMNS}`,
+  vhost: (vhost: string) => `/api/vhosts/${s(vhost)}`,
+  policies: (vhost: string, kind: PolicyKind) => `/api/${kind === 'policy' ? 'policies' : 'operator-policies'}/${s(vhost)}`,
+  policy: (vhost: string, kind: PolicyKind, name: string) => `/api/${kind === 'policy' ? 'policies' : 'operator-policies'}/${s(vhost)}/${s(name)}`,
   binding: (vhost: string, b: Pick<ObservedBinding, 'source' | 'destination' | 'destinationType'>) => `/api/bindings/${s(vhost)}/e/${s(b.source)}/${bindingKind(b.destinationType)}/${s(b.destination)}`,
 } as const;
 
@@ -272,6 +297,29 @@ export class ManagementClient implements ManagementApi {
 
   async deleteBinding(vhost: string, b: Pick<ObservedBinding, 'source' | 'destination' | 'destinationType' | 'propertiesKey'>): Promise<boolean> {
     return (await this.call('DELETE', `${managementPaths.binding(vhost, b)}/${s(b.propertiesKey)}`, undefined, [404])).status !== 404;
+  }
+
+  /**
+   * A user without the `policymaker` (policies) or `administrator` (operator policies) tag may
+   * not list them: that reads as none, so a batch declaring no policies works with a
+   * `management` user as before, and one declaring some is refused at its first PUT, which
+   * names the credentials.
+   */
+  async listPolicies(vhost: string, kind: PolicyKind): Promise<ObservedPolicy[]> {
+    const res = await this.call('GET', managementPaths.policies(vhost, kind), undefined, [401, 403]);
+    return res.status >= 400 ? [] : (JSON.parse(res.text) as RawPolicy[]).map(toObservedPolicy);
+  }
+
+  async putPolicy(vhost: string, kind: PolicyKind, policy: PolicySpec | OperatorPolicySpec): Promise<void> {
+    await this.call('PUT', managementPaths.policy(vhost, kind, policy.name), policyBody(policy));
+  }
+
+  async deletePolicy(vhost: string, kind: PolicyKind, name: string): Promise<boolean> {
+    return (await this.call('DELETE', managementPaths.policy(vhost, kind, name), undefined, [404])).status !== 404;
+  }
+
+  async putVhost(vhost: string): Promise<void> {
+    await this.call('PUT', managementPaths.vhost(vhost), '{}');
   }
 
   /** GET any management API path (reads only): for read-only tools such as `rabbitbatch export`. */

@@ -5,6 +5,9 @@
  * remembered of it.
  *
  * Guarantees
+ * - The release is the last thing this replica does with the resource: its log line carries
+ *   `releaseSentAt`, the moment the patch left, which is where this replica's hold ends (the
+ *   reconcile that carried it ends a round trip later, when the next owner may already run).
  * - After a release this replica holds no per-key memory of the resource: when the resource comes
  *   back (A → B → A), A reads `status.applied` as B left it, not what A wrote before the move.
  * - A resource that leaves this replica's store without a drain (its Lease expired and the
@@ -30,9 +33,12 @@ export function withHandOver(reconcile: Reconciler<RabbitQueueBatch>, o: HandOve
     const key = `${req.namespace}/${req.name}`;
     const batch = ctx.store.get(key);
     if (batch?.metadata.labels?.[DRAIN_LABEL] === undefined) return reconcile(req, ctx);
+    // Everything this replica did with the resource is done once the patch is on its way: the
+    // next owner can start as soon as the API server applies it, before the response is back here.
+    const releaseSentAt = Date.now();
     await patchLabels(o.kubeConfig, batch, { [SHARD_LABEL]: null, [DRAIN_LABEL]: null });
     o.forget(key);
-    ctx.log.info('released to another replica');
+    ctx.log.info({ releaseSentAt }, 'released to another replica');
     return {};
   };
 }

@@ -130,11 +130,21 @@ describe('the HA overlay: two sharded replicas, leader election for placement, a
 
     // Every reconcile's start and end, per batch, from every Pod that lived during the test.
     const spans = new Map<string, { pod: string; start: number; end: number }[]>();
+    // A reconcile that hands the batch over holds it until its release patch leaves the Pod
+    // (`releaseSentAt`); the rest of it is the patch's response, while the next owner may run.
+    const releases = new Map<string, number[]>();
+    for (const { pod, line } of logs.lines) {
+      if (!line.includes('released to another replica')) continue;
+      const entry = JSON.parse(line) as { key?: string; releaseSentAt?: number };
+      if (entry.key && entry.releaseSentAt !== undefined) releases.set(`${pod} ${entry.key}`, [...(releases.get(`${pod} ${entry.key}`) ?? []), entry.releaseSentAt]);
+    }
     for (const { pod, line } of logs.lines) {
       if (!line.includes('reconcile finished')) continue;
       const entry = JSON.parse(line) as { key?: string; reconcileStart?: number; reconcileEnd?: number };
       if (!entry.key?.startsWith(`${ns.name}/`) || entry.reconcileStart === undefined || entry.reconcileEnd === undefined) continue;
-      spans.set(entry.key, [...(spans.get(entry.key) ?? []), { pod, start: entry.reconcileStart, end: entry.reconcileEnd }]);
+      const { reconcileStart: start, reconcileEnd } = entry;
+      const released = releases.get(`${pod} ${entry.key}`)?.find((t) => t >= start && t <= reconcileEnd);
+      spans.set(entry.key, [...(spans.get(entry.key) ?? []), { pod, start, end: released ?? reconcileEnd }]);
     }
     const podsSeen = new Set([...spans.values()].flat().map((s) => s.pod));
     expect(podsSeen.size).toBeGreaterThanOrEqual(2);

@@ -50,9 +50,8 @@ async function declareByHand(names: string[], args: Record<string, unknown> = {}
 
 /** The operator's management API requests so far, by method. */
 async function requestsByMethod(): Promise<Record<string, number>> {
-  const metric = operator.registry.getSingleMetric('rabbitbatch_http_requests_total');
   const counts: Record<string, number> = {};
-  for (const value of (await metric!.get()).values) {
+  for (const value of await operator.metric('rabbitbatch_http_requests_total')) {
     const method = String(value.labels.method);
     counts[method] = (counts[method] ?? 0) + value.value;
   }

@@ -81,7 +81,11 @@ afterAll(async () => {
 
 describe('Redis stopped mid-run', () => {
   it('serves reads from L1 and keeps reconciling while Redis is down; invalidations resume when it is back', async () => {
-    operator = await startTestOperator(ns.name, { CACHE_BACKEND: 'redis', REDIS_URL: `redis://127.0.0.1:${port}` });
+    operator = await startTestOperator(
+      ns.name,
+      { CACHE_BACKEND: 'redis', REDIS_URL: `redis://127.0.0.1:${port}` },
+      { inProcess: 'the test stops and starts its own Redis on a loopback port, which a Pod cannot reach' },
+    );
     const batches = batchClient(ns.name);
     await batches.create('before', { vhost: vh.name, queues: [{ name: 'rd.before' }] });
     await batches.waitFor('before', (b) => condition(b, 'Ready')?.status === 'True');

@@ -159,6 +159,5 @@ kubectl delete queues.rabbitmq.com,exchanges.rabbitmq.com,bindings.rabbitmq.com 
 });
 
 async function nonGetRequests(op: TestOperator): Promise<number> {
-  const metric = op.registry.getSingleMetric('rabbitbatch_http_requests_total');
-  return (await metric!.get()).values.filter((x) => x.labels.method !== 'GET').reduce((n, x) => n + x.value, 0);
+  return (await op.metric('rabbitbatch_http_requests_total')).filter((x) => x.labels.method !== 'GET').reduce((n, x) => n + x.value, 0);
 }

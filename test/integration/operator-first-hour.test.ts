@@ -13,7 +13,7 @@ import { loadEnv, loadOperatorConfig } from '../../src/config/config.js';
 import { startManager } from '../../src/operator/manager.js';
 import { installCrds } from '../support/global-setup.js';
 import { createTestNamespace, kubeconfigPath, loadKubeConfig } from '../support/kube.js';
-import { batchClient, condition, item, startTestOperator, type TestOperator } from '../support/operator.js';
+import { batchClient, condition, item, operatorRabbitUrl, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, getQueue, listBindings, rabbitUrl } from '../support/rabbit.js';
 import { eventually } from '../support/wait.js';
 
@@ -80,7 +80,7 @@ describe('connection Secrets', () => {
     expect(condition(missing, 'Ready')?.message).toContain(`Secret ${ns.name}/rabbit-creds`);
     await eventually(async () => expect((await eventsOf('creds')).map((e) => e.reason)).toContain('SecretNotFound'));
 
-    const data = (password: string) => ({ uri: Buffer.from(rabbitUrl()).toString('base64'), username: Buffer.from('guest').toString('base64'), password: Buffer.from(password).toString('base64') });
+    const data = (password: string) => ({ uri: Buffer.from(operatorRabbitUrl(rabbitUrl())).toString('base64'), username: Buffer.from('guest').toString('base64'), password: Buffer.from(password).toString('base64') });
     await core().createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'rabbit-creds' }, data: data('not-the-password') } });
     const refused = await batches.waitFor('creds', (b) => condition(b, 'Ready')?.reason === 'Unauthorized');
     expect(condition(refused, 'Ready')?.message).toContain(`Secret ${ns.name}/rabbit-creds`);

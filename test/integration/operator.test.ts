@@ -127,8 +127,13 @@ describe('RabbitQueueBatch', () => {
     expect(condition(b, 'Ready')?.message).toContain('queue/rb.bad');
     expect(item(b, 'queue/rb.bad')?.status).toBe('Failed');
     expect(item(b, 'queue/rb.a')?.status).toBe('Pending');
-    expect((await listQueueNames(vhost)).filter((n) => n.startsWith('rb.'))).toEqual([]);
-    expect(await getExchange(vhost, 'rb.x')).toBeUndefined();
+    // Nothing left behind once no run is in flight: another run of the batch may have started by
+    // the time the status is read (seen with the operator in a Pod), and it fails and rolls back
+    // the same way, so the broker is read until it holds none of the batch.
+    await eventually(async () => {
+      expect((await listQueueNames(vhost)).filter((n) => n.startsWith('rb.'))).toEqual([]);
+      expect(await getExchange(vhost, 'rb.x')).toBeUndefined();
+    });
     expect(b.status?.applied?.queues ?? []).toEqual([]);
   });
 

@@ -6,7 +6,7 @@
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchApi, createTestNamespace, loadKubeConfig } from '../support/kube.js';
-import { batchClient, condition, startTestOperator, type TestOperator } from '../support/operator.js';
+import { batchClient, condition, operatorRabbitUrl, startTestOperator, type TestOperator } from '../support/operator.js';
 import { createTestVhost, getQueue, mgmt, rabbitUrl } from '../support/rabbit.js';
 
 const PLANTED = 'Pl4nted-s3cret-9f2c';
@@ -24,7 +24,7 @@ beforeAll(async () => {
   await mgmt(`/api/permissions/${encodeURIComponent(vh.name)}/${USER}`, { method: 'PUT', body: { configure: '.*', write: '.*', read: '.*' } });
   const core = loadKubeConfig().makeApiClient(CoreV1Api);
   const secret = (namespace: string, password: string) =>
-    core.createNamespacedSecret({ namespace, body: { metadata: { name: 'rabbit' }, stringData: { uri: rabbitUrl(), username: USER, password } } });
+    core.createNamespacedSecret({ namespace, body: { metadata: { name: 'rabbit' }, stringData: { uri: operatorRabbitUrl(rabbitUrl()), username: USER, password } } });
   await secret(ns.name, PLANTED);
   await secret(other.name, PLANTED);
   await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'wrong' }, stringData: { uri: `http://${USER}:${PLANTED}@127.0.0.1:1`, username: USER, password: PLANTED } } });

@@ -20,7 +20,7 @@ declare module 'vitest' {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
   const e2e = process.env.RABBITBATCH_E2E === '1';
   try {
     execFileSync('bash', [`${ROOT}hack/env-up.sh`], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -32,6 +32,29 @@ export default async function setup(project: TestProject): Promise<void> {
   await installCrds(kubeconfigPath);
   project.provide('kubeconfigPath', kubeconfigPath);
   project.provide('rabbitmqUrl', process.env.RABBITMQ_URL ?? 'http://127.0.0.1:15672');
+  return e2e ? pauseInstalledOperator(kubeconfigPath) : undefined;
+}
+
+/**
+ * An operator installed from deploy/ watches every namespace, so it would reconcile the tests'
+ * batches beside the test's own operator (two writers: drift "repaired" by the wrong one,
+ * rollbacks undone). It is scaled to zero for the run and scaled back afterwards.
+ */
+function pauseInstalledOperator(kubeconfigPath: string): (() => void) | undefined {
+  const kubectl = (...args: string[]) => execFileSync('kubectl', ['--kubeconfig', kubeconfigPath, '-n', 'rabbitbatch-system', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  let replicas: string;
+  try {
+    replicas = kubectl('get', 'deployment', 'rabbitbatch', '-o', 'jsonpath={.spec.replicas}').trim();
+  } catch {
+    return undefined; // not installed
+  }
+  if (replicas === '' || replicas === '0') return undefined;
+  console.log(`e2e: scaling deployment/rabbitbatch in rabbitbatch-system from ${replicas} to 0 for the run (it watches every namespace); it is scaled back afterwards`);
+  kubectl('scale', 'deployment', 'rabbitbatch', '--replicas=0');
+  kubectl('wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=rabbitbatch,app.kubernetes.io/component=operator', '--timeout=120s');
+  return () => {
+    kubectl('scale', 'deployment', 'rabbitbatch', `--replicas=${replicas}`);
+  };
 }
 
 /**

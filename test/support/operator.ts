@@ -1,26 +1,58 @@
 /**
- * Runs the real operator in the test process, watching only the test's namespace (so test files
- * running in parallel never reconcile each other's resources), with logs kept in memory for
- * assertions (e.g. that no secret is ever logged).
+ * The operator of the integration tests, watching only the test's namespace (so test files running
+ * in parallel never reconcile each other's resources), with its log lines kept for assertions
+ * (e.g. that no secret is ever logged).
+ *
+ * Where it runs: in the test process by default (`make test`, the local control plane); as a Pod
+ * of the image on the real node with RABBITBATCH_OPERATOR=pod (`make e2e` against
+ * .local/cluster/kubeconfig, see operator-pod.ts). A test that needs the process itself (a private
+ * control plane, a Redis on a loopback port it stops) says why with `inProcess`, and keeps it.
  */
 import { Writable } from 'node:stream';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { loadEnv, loadOperatorConfig } from '../../src/config/config.js';
-import { startManager, type Operator } from '../../src/operator/manager.js';
+import { startManager } from '../../src/operator/manager.js';
 import type { RabbitQueueBatch, RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
 import { batchApi, kubeconfigPath, loadKubeConfig } from './kube.js';
+import { forPod, startOperatorPod } from './operator-pod.js';
 import { eventually } from './wait.js';
 
-export interface TestOperator extends Operator {
-  logs: string[];
+export interface MetricSample {
+  labels: Record<string, string>;
+  value: number;
 }
 
-/** An in-process operator watching `namespace` of the shared plane, or of the cluster of `kubeconfig`. */
-export async function startTestOperator(namespace: string, env: Record<string, string> = {}, flags: { sharding?: boolean; kubeconfig?: string } = {}): Promise<TestOperator> {
+export interface TestOperator {
+  logs: string[];
+  metricsAddress: string | undefined;
+  probeAddress: string | undefined;
+  /** The samples of one metric family, read from /metrics as Prometheus would. */
+  metric(name: string): Promise<MetricSample[]>;
+  stop(): Promise<void>;
+}
+
+export interface TestOperatorFlags {
+  sharding?: boolean;
+  /** Another cluster's kubeconfig (a private plane): the operator then runs in the test process. */
+  kubeconfig?: string;
+  /** Why this test needs the operator in its own process even when the others run as Pods. */
+  inProcess?: string;
+}
+
+export const operatorInPods = () => process.env.RABBITBATCH_OPERATOR === 'pod';
+
+/** The broker's management URL as the operator reaches it, for the Secrets tests create. */
+export const operatorRabbitUrl = (url: string) => (operatorInPods() ? forPod(url) : url);
+
+export async function startTestOperator(namespace: string, env: Record<string, string> = {}, flags: TestOperatorFlags = {}): Promise<TestOperator> {
+  const { kubeconfig, inProcess, sharding } = flags;
+  if (operatorInPods() && !kubeconfig && !inProcess) {
+    const pod = await startOperatorPod(namespace, env, { ...(sharding ? { sharding } : {}) });
+    return { ...pod, metric: (name) => scrape(pod.metricsAddress, name) };
+  }
   const logs: string[] = [];
-  const { kubeconfig = kubeconfigPath(), ...rest } = flags;
   const config = loadOperatorConfig(
-    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig, logLevel: 'debug', ...rest },
+    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', leaderElect: false, kubeconfig: kubeconfig ?? kubeconfigPath(), logLevel: 'debug', ...(sharding ? { sharding } : {}) },
     loadEnv({ ...process.env, WATCH_NAMESPACE: namespace, HTTP_POOL_MIN_SIZE: '2', ...env }),
   );
   const destination = new Writable({
@@ -35,7 +67,27 @@ export async function startTestOperator(namespace: string, env: Record<string, s
     const res = await fetch(`http://${operator.probeAddress}/readyz`);
     if (res.status !== 200) throw new Error(`operator not ready: ${await res.text()}`);
   });
-  return Object.assign(operator, { logs });
+  return {
+    logs,
+    metricsAddress: operator.metricsAddress,
+    probeAddress: operator.probeAddress,
+    metric: async (name) => ((await operator.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => ({ labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)])), value: v.value })),
+    stop: () => operator.stop(),
+  };
+}
+
+/** One metric family from a Prometheus text exposition. */
+async function scrape(address: string, name: string): Promise<MetricSample[]> {
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    samples.push({ labels, value: Number(m[3]) });
+  }
+  return samples;
 }
 
 /** RabbitQueueBatch calls in `namespace`, on the shared plane or on the cluster of `kubeconfig`. */

@@ -23,6 +23,7 @@ function fakeBroker(names: string[]) {
       vhostExists: async () => true,
       listExchanges: async () => [],
       listBindings: async () => [],
+      listPolicies: async () => [],
       listQueues: async (): Promise<ObservedQueue[]> => {
         b.queueLists++;
         const snapshot = [...queues];

@@ -53,7 +53,7 @@ describe('paths', () => {
   });
 
   it('lists without stats and with only the needed columns', () => {
-    expect(managementPaths.queues('/')).toBe('/api/queues/%2F?disable_stats=true&columns=name,type,durable,auto_delete,arguments');
+    expect(managementPaths.queues('/')).toBe('/api/queues/%2F?disable_stats=true&columns=name,type,durable,auto_delete,arguments,policy');
     expect(managementPaths.exchanges('v')).toContain('disable_stats=true&columns=');
   });
 });

@@ -75,6 +75,19 @@ class FakeBroker implements ManagementApi {
     this.bindings = this.bindings.filter((x) => !(x.source === b.source && x.destination === b.destination && x.destinationType === b.destinationType && x.propertiesKey === b.propertiesKey));
     return this.bindings.length < before;
   }
+  async listPolicies() {
+    return [];
+  }
+  async putPolicy(_v: string, kind: string, p: { name: string }) {
+    this.write(`putPolicy ${kind} ${p.name}`);
+  }
+  async deletePolicy(_v: string, kind: string, name: string) {
+    this.write(`deletePolicy ${kind} ${name}`);
+    return true;
+  }
+  async putVhost(vhost: string) {
+    this.write(`putVhost ${vhost}`);
+  }
   private write(what: string) {
     this.beforeWrite(what);
     this.calls.push(what);
