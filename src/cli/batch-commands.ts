@@ -154,10 +154,6 @@ function firstCause(err: BrokerUnavailableError): BrokerUnavailableError {
   return e;
 }
 
-function connection(flags: ConnectionFlags) {
-  return connectionOptions.resolve(flags);
-}
-
 function audit(file: string | undefined, entry: Record<string, unknown>): void {
   const line = `${JSON.stringify({ audit: entry })}\n`;
   if (file) appendFileSync(file, line);
