@@ -26,7 +26,7 @@ import type { RabbitQueueBatch } from '../api/schema.js';
 import type { RabbitConnection } from '../config/config.js';
 import { apiStatusCode } from '../kube/custom-object.js';
 import type { ManagementApi } from '../model/broker.js';
-import { ConfigError } from '../model/errors.js';
+import { BrokerUnavailableError, ConfigError } from '../model/errors.js';
 import { Reason } from '../model/reason.js';
 import { FailoverManagementClient, type NodeClient } from '../rabbit/failover-client.js';
 import { amqpAddresses } from '../model/amqp-address.js';
@@ -116,6 +116,8 @@ export class ConnectionResolver {
     this.brokers.set(connectionRef(batch), broker);
     // The default connection's stream is set up apart (defaultBroker); a Secret's addresses are asked once.
     if (source.label === 'RABBITMQ_URL') return { api, broker, events };
+    // The broker's name is not known yet (it did not answer): nothing to compare the AMQP side with.
+    if (!this.clusterNames.has(id)) return { api, broker };
     const problem = await this.amqpProblem(id, events, broker, source);
     this.eventProblems.set(connectionRef(batch), problem);
     return { api, broker, ...(problem ? { eventsProblem: problem } : { events }) };
@@ -181,7 +183,16 @@ export class ConnectionResolver {
   /** The cluster name of the client's broker, asked once (a node list's check may know it already). */
   private async clusterNameOf(id: string, api: Client): Promise<string> {
     let name = this.clusterNames.get(id) ?? this.verified.get(id)?.names.values().next().value;
-    if (name === undefined) name = (await api.clusterName?.()) ?? '';
+    if (name === undefined) {
+      try {
+        name = (await api.clusterName?.()) ?? '';
+      } catch (err) {
+        // Not answering: the reconcile goes on to fail where it always did (reading the vhost
+        // back), with the endpoint in its status; the name is asked again next time.
+        if (err instanceof BrokerUnavailableError) return api.endpoint;
+        throw err;
+      }
+    }
     // A broker that does not say its name is known by its address.
     const broker = name || api.endpoint;
     this.clusterNames.set(id, broker);
