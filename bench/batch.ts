@@ -16,6 +16,7 @@
 import { specSchema, type RabbitQueueBatchSpecInput } from '../src/api/schema.js';
 import { executePlan } from '../src/batch/execute.js';
 import { planBatch } from '../src/batch/plan.js';
+import { loadEnv } from '../src/config/config.js';
 import { ManagementClient } from '../src/rabbit/management-client.js';
 import { observeVhost } from '../src/rabbit/observe.js';
 import { amqpDeclares, MGMT, newConnectionOps, parallelPuts, sequentialOps, sequentialPuts, specOps, timed, withVhost } from './lib/broker.js';
@@ -24,7 +25,8 @@ import { Toxiproxy } from './lib/toxiproxy.js';
 
 const QUICK = process.env.QUICK === '1';
 const BIG = QUICK ? 200 : 1000;
-const CONCURRENCY = Number(process.env.BATCH_CONCURRENCY ?? 10);
+// The operator's default unless BATCH_CONCURRENCY says otherwise: the 10 ms row is about default settings.
+const CONCURRENCY = Number(process.env.BATCH_CONCURRENCY ?? loadEnv({}).BATCH_CONCURRENCY);
 
 function hundredOps(vhost: string): RabbitQueueBatchSpecInput {
   // 10 exchanges + 60 queues + 30 bindings = 100 operations.
@@ -81,9 +83,9 @@ try {
       const fresh = await withVhost('nc', (vh) => newConnectionOps(base, specOps(specSchema.parse(spec(vh)))));
       const rbWarm25 = await withVhost('bw25', (vh) => rabbitbatch(base, spec(vh), 'warm', 25));
       Object.assign(figures, { [`${key}.rabbitbatchWarm`]: rbWarm, [`${key}.sequentialWarm`]: seq, [`${key}.rabbitbatchCold`]: rbCold, [`${key}.newConnection`]: fresh, [`${key}.rabbitbatchWarm.concurrency25`]: rbWarm25 });
-      const goal = label === '10ms' ? '>= 10x sequential' : undefined;
+      const goal = label === '10ms' ? '>= 10x sequential (aim 20x)' : undefined;
       const name = `100 ops ${shape}, ${label} RTT: rabbitbatch`;
-      rows.push({ name: `${name} (warm)`, value: rbWarm * 1000, unit: 'ms', baseline: 'vs sequential requests (warm)', ratio: seq / rbWarm, ...(goal ? { goal, met: seq / rbWarm >= 10 } : {}) });
+      rows.push({ name: `${name} (warm, BATCH_CONCURRENCY=${CONCURRENCY}${process.env.BATCH_CONCURRENCY ? '' : ': the default'})`, value: rbWarm * 1000, unit: 'ms', baseline: 'vs sequential requests (warm)', ratio: seq / rbWarm, ...(goal ? { goal, met: seq / rbWarm >= 10 } : {}) });
       rows.push({ name: `${name} (cold)`, value: rbCold * 1000, unit: 'ms', baseline: 'vs new connection per request (cold)', ratio: fresh / rbCold });
       rows.push({ name: `${name} (warm), BATCH_CONCURRENCY=25`, value: rbWarm25 * 1000, unit: 'ms', baseline: 'vs sequential requests (warm)', ratio: seq / rbWarm25, ...(goal ? { goal, met: seq / rbWarm25 >= 10 } : {}) });
     }

@@ -50,6 +50,8 @@ export interface ReconcilerDeps {
   driftRepair?(batch: RabbitQueueBatch): DriftRepairInput | undefined;
   observed: ObservedStateSource;
   writeStatus(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus): Promise<void>;
+  /** Called when the reconciler drops what it remembers of a key, for memories kept beside it (the status writer's). */
+  forgotten?(key: string): void;
   ensureFinalizer(batch: RabbitQueueBatch): Promise<void>;
   removeFinalizer(batch: RabbitQueueBatch): Promise<void>;
   event: RecordEvent;
@@ -95,13 +97,21 @@ export class RabbitQueueBatchReconciler {
   /** Drops what this process remembers of `key`: another writer may change its status next. */
   forget(key: string): void {
     this.ownedWritten.delete(key);
+    this.deps.forgotten?.(key);
   }
 
   /** One run; what it returns decides the next one (`nextRun`). */
   private async apply(batch: RabbitQueueBatch, ctx: Context, where: FailureContext): Promise<ExecutionResult> {
-    if (!batch.metadata.finalizers?.includes(FINALIZER)) await this.deps.ensureFinalizer(batch);
+    // The finalizer is written while validation, observation and planning go on: it only has to
+    // be in place before the first object is created (awaited below, before execution), and a
+    // new batch saves one API-server round trip.
+    const finalizer = batch.metadata.finalizers?.includes(FINALIZER) ? undefined : this.deps.ensureFinalizer(batch);
+    finalizer?.catch(() => undefined); // awaited below; a run that fails earlier must not leave it unhandled
     const validation = validateSpec(batch.spec, { maxItems: this.deps.settings.maxItems });
-    if (!validation.ok) throw new InvalidSpecError(formatErrors(validation.errors));
+    if (!validation.ok) {
+      await finalizer;
+      throw new InvalidSpecError(formatErrors(validation.errors));
+    }
     const spec = validation.spec;
     const { api, broker = api.endpoint } = await this.deps.connect(batch);
     Object.assign(where, { endpoint: api.endpoint, vhost: spec.vhost });
@@ -118,12 +128,14 @@ export class RabbitQueueBatchReconciler {
     const writes = plan.phases.length > 0;
     if (writes) ctx.log.info({ operations: plan.phases.flat().length, vhost: spec.vhost }, 'applying plan');
     const creating = plan.phases.flat().filter(isCreate).map((op) => op.resource);
+    // Both the finalizer and the write-ahead record are on the server before anything is created.
     // Only what is not recorded yet needs the write-ahead record: re-creating an object this
     // resource already owns (drift repair) skips a status write of the whole batch on the way.
-    if (creating.some((r) => !recorded.has(r) && !applying.has(r))) {
-      // The write-ahead record carries `applied` as this process knows it (the store may lag).
-      await this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() });
-    }
+    const writeAhead = creating.some((r) => !recorded.has(r) && !applying.has(r))
+      ? // The write-ahead record carries `applied` as this process knows it (the store may lag).
+        this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() })
+      : undefined;
+    await Promise.all([finalizer, writeAhead]);
     let result = await this.execute(plan, api, spec, ctx.signal);
     const recreated = recreatedQueues(plan, result);
     if (recreated.length > 0) {

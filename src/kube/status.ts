@@ -1,8 +1,8 @@
 /**
- * Writing the `/status` subresource of a custom object, only when it changed. Status goes
- * through a JSON merge patch (RFC 7386): no resourceVersion, so a status write never fails
- * for a concurrent spec change, and one key is never reconciled twice at once, so nobody else
- * writes this status.
+ * Writing the `/status` subresource of a custom object, only when it changed, and only what
+ * changed. Status goes through a JSON merge patch (RFC 7386): no resourceVersion, so a status
+ * write never fails for a concurrent spec change, and one key is never reconciled twice at once,
+ * so nobody else writes this status.
  */
 import { PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { customObjectsApi, type CustomObjectRef } from './custom-object.js';
@@ -42,6 +42,59 @@ export async function writeStatusIfChanged(kc: KubeConfig, ref: CustomObjectRef,
   return true;
 }
 
+/**
+ * The merge patch that turns `previous` into `next` and holds nothing else: keys whose value is
+ * unchanged are left out, objects are compared key by key, arrays and scalars that differ are
+ * sent whole (merge patch cannot address an array element), keys `next` lacks become `null`.
+ * Applied to a server that holds exactly `previous`, it leaves exactly `next`.
+ */
+export function mergePatchBetween(previous: unknown, next: unknown): unknown {
+  if (!isPlainObject(next) || !isPlainObject(previous)) return withDeletions(previous, next);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(next)) {
+    if (v === undefined || exact(previous[k]) === exact(v)) continue;
+    out[k] = isPlainObject(v) && isPlainObject(previous[k]) ? mergePatchBetween(previous[k], v) : withDeletions(previous[k], v);
+  }
+  for (const k of Object.keys(previous)) if (next[k] === undefined && previous[k] !== undefined) out[k] = null;
+  return out;
+}
+
+/**
+ * Status writes of one controller process, each a patch of what changed since the status this
+ * process last wrote for that object.
+ *
+ * Guarantees: the base of every diff is what the server holds. While a process is the only
+ * writer of a status (one key is never reconciled twice at once; a sharding hand-over calls
+ * `forget`), the answer to its last write is the server's status, even when the watch has not
+ * yet delivered that write to the store; before its first write (or after `forget`, or for a new
+ * object of the same name: another uid) the caller's copy is the base, as `writeStatusIfChanged`
+ * uses it. Unchanged statuses are not written at all.
+ *
+ * Failure modes: a failed write leaves the memory as it was (the server kept its status); the
+ * next write diffs against the same base again.
+ */
+export class StatusWriter {
+  readonly #written = new Map<string, { uid: string | undefined; status: unknown }>();
+
+  constructor(private readonly kc: KubeConfig) {}
+
+  /** Writes `next` as the status of `obj` when it differs from the server's; returns whether it wrote. */
+  async write(ref: CustomObjectRef, obj: KubeObject & { status?: unknown }, next: unknown): Promise<boolean> {
+    const key = `${ref.namespace}/${ref.name}`;
+    const mine = this.#written.get(key);
+    const base = mine && mine.uid === obj.metadata?.uid ? mine.status : obj.status;
+    if (!statusChanged(base, next)) return false;
+    const stored = await patchStatus<KubeObject & { status?: unknown }>(this.kc, ref, mergePatchBetween(base, next));
+    this.#written.set(key, { uid: obj.metadata?.uid, status: stored.status });
+    return true;
+  }
+
+  /** Forgets what it wrote for `namespace/name`: another writer may change that status next. */
+  forget(key: string): void {
+    this.#written.delete(key);
+  }
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -56,11 +109,14 @@ export function withDeletions(previous: unknown, next: unknown): unknown {
   return out;
 }
 
-/** Stable JSON with sorted keys, `undefined` dropped, and condition times blanked. */
-function canonical(value: unknown): string {
+/** Stable JSON with sorted keys and `undefined` dropped. */
+const exact = (value: unknown): string => canonical(value, false);
+
+/** Stable JSON with sorted keys, `undefined` dropped, and (unless told otherwise) condition times blanked. */
+function canonical(value: unknown, blankTimes = true): string {
   const normalize = (v: unknown, key?: string): unknown => {
     if (Array.isArray(v)) {
-      const items = key === 'conditions' ? v.map((c: unknown) => (isPlainObject(c) ? { ...c, lastTransitionTime: undefined } : c)) : v;
+      const items = key === 'conditions' && blankTimes ? v.map((c: unknown) => (isPlainObject(c) ? { ...c, lastTransitionTime: undefined } : c)) : v;
       return items.map((i) => normalize(i));
     }
     if (!isPlainObject(v)) return v;

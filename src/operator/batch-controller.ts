@@ -15,7 +15,7 @@ import { Controller, type Reconciler } from '../controllers/controller.js';
 import { FINALIZER, RabbitQueueBatchReconciler } from '../controllers/rabbitqueuebatch-reconciler.js';
 import type { EventRecorder } from '../kube/events.js';
 import { addFinalizerPersisted, removeFinalizerPersisted } from '../kube/finalizer.js';
-import { writeStatusIfChanged } from '../kube/status.js';
+import { StatusWriter } from '../kube/status.js';
 import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { withHandOver } from '../sharding/hand-over.js';
 import { SHARD_LABEL } from '../sharding/sharder.js';
@@ -53,6 +53,8 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     for (const b of controller.store.list()) for (const i of b.status?.items ?? []) counts[i.status] = (counts[i.status] ?? 0) + 1;
     return counts;
   };
+  // Each status write a patch of what changed since this process's last write of it.
+  const statusWriter = new StatusWriter(kc);
   const reconciler = new RabbitQueueBatchReconciler({
     connect: async (b) => {
       const resolved = await o.connections.resolve(b);
@@ -63,7 +65,8 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     endpointOf: (b) => o.connections.brokerOf(b),
     driftRepair: (b) => driftRepairOf(o.rabbit.brokers.state(o.connections.brokerOf(b)), o.connections.brokerOf(b), nextResync(b), o.connections.eventsProblemOf(b)),
     observed: o.rabbit.cache,
-    writeStatus: (b, status: RabbitQueueBatchStatus) => writeStatusIfChanged(kc, ref(b), b.status, status).then(() => undefined),
+    writeStatus: (b, status: RabbitQueueBatchStatus) => statusWriter.write(ref(b), b, status).then(() => undefined),
+    forgotten: (key) => statusWriter.forget(key),
     ensureFinalizer: (b) => addFinalizerPersisted(kc, ref(b), b, FINALIZER).then(() => undefined),
     removeFinalizer: (b) => removeFinalizerPersisted(kc, ref(b), b, FINALIZER).then(() => undefined),
     event: (b, type, reason, message) => o.events.record({ apiVersion: API_VERSION, kind: KIND, metadata: b.metadata }, type, reason, message),

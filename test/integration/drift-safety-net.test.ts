@@ -31,7 +31,9 @@ describe('the periodic full re-list', () => {
     await batches.waitFor('net', (b) => condition(b, 'Ready')?.status === 'True');
     await deleteQueueByHand(vh.name, 'net.q');
     await eventually(async () => expect(await getQueue(vh.name, 'net.q')).toBeDefined(), { timeoutMs: 30_000, intervalMs: 250 });
-    const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
-    expect(metrics).toMatch(/rabbitbatch_cache_invalidations_total\{source="resync"\} [1-9]/);
+    await eventually(async () => {
+      const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
+      expect(metrics).toMatch(/rabbitbatch_cache_invalidations_total\{source="resync"\} [1-9]/);
+    });
   });
 });

@@ -94,9 +94,12 @@ describe('RabbitQueueBatch', () => {
     await mgmt(`/api/exchanges/${encodeURIComponent(vhost)}/heal.x`, { method: 'DELETE' });
     await eventually(async () => expect(await getExchange(vhost, 'heal.x')).toBeDefined());
     await eventually(async () => expect((await listBindings(vhost)).some((x) => x.source === 'heal.x' && x.destination === 'heal.q')).toBe(true));
-    const text = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
-    expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [1-9]/);
-    expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="exchange"\} [1-9]/);
+    // Counted when the repairing reconcile ends, a moment after the broker shows the object again.
+    await eventually(async () => {
+      const text = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
+      expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [1-9]/);
+      expect(text).toMatch(/rabbitbatch_drift_repairs_total\{kind="exchange"\} [1-9]/);
+    });
     // ...and says so where users look: an Event naming what was re-created.
     await eventually(async () => expect((await events('heal', 'DriftRepaired')).join('\n')).toContain('queue/heal.q'));
     expect((await events('heal', 'DriftRepaired')).join('\n')).toContain('exchange/heal.x');

@@ -106,7 +106,7 @@ function batch(name: string, spec: RabbitQueueBatchSpecInput, status?: RabbitQue
   };
 }
 
-function harness(options: { broker?: FakeBroker; connect?: ReconcilerDeps['connect']; endpointOf?: ReconcilerDeps['endpointOf'] } = {}) {
+function harness(options: { broker?: FakeBroker; connect?: ReconcilerDeps['connect']; endpointOf?: ReconcilerDeps['endpointOf']; ensureFinalizer?: ReconcilerDeps['ensureFinalizer'] } = {}) {
   const broker = options.broker ?? new FakeBroker();
   const objects = new Map<string, RabbitQueueBatch>();
   const index = claimsIndex(1000);
@@ -125,7 +125,7 @@ function harness(options: { broker?: FakeBroker; connect?: ReconcilerDeps['conne
       statuses.push(structuredClone(status));
       objects.set(keyOf(b), { ...b, status });
     },
-    ensureFinalizer: async () => undefined,
+    ensureFinalizer: options.ensureFinalizer ?? (async () => undefined),
     removeFinalizer: async () => undefined,
     event: (_b, type, reason) => events.push(`${type} ${reason}`),
     metrics: { onOperation: () => undefined, onBatch: () => undefined, onDriftRepaired: () => undefined },
@@ -143,6 +143,25 @@ function harness(options: { broker?: FakeBroker; connect?: ReconcilerDeps['conne
 }
 
 describe('RabbitQueueBatchReconciler', () => {
+  it('creates nothing before the finalizer is on the server, though it writes it while planning', async () => {
+    let queuesWhenFinalized = -1;
+    const broker = new FakeBroker();
+    const h = harness({
+      broker,
+      ensureFinalizer: async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        queuesWhenFinalized = broker.queues.size;
+      },
+    });
+    const b = batch('new', { queues: [{ name: 'q1' }, { name: 'q2' }] });
+    const fresh = { ...b, metadata: { ...b.metadata, finalizers: [] } };
+    h.put(fresh);
+    await h.run(fresh);
+    expect(queuesWhenFinalized, 'queues in RabbitMQ when the finalizer write returned').toBe(0);
+    expect(broker.queues.size).toBe(2);
+    expect(h.statuses[0]?.applying).toEqual(['queue/q1', 'queue/q2']);
+  });
+
   it('applies a batch: write-ahead record first, then Ready with exactly what it created, and a periodic requeue', async () => {
     const h = harness();
     const b = batch('orders', { queues: [{ name: 'q1' }, { name: 'q2' }] });
