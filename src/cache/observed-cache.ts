@@ -1,8 +1,10 @@
 /**
  * The cache of observed RabbitMQ state: what the planner reads before every reconcile.
  *
- * Entries are per vhost and kind, keyed `{resource}:list:{vhost}:*@{endpoint}` (and
- * `vhost:get:{vhost}:-@{endpoint}` for existence). The operator's own writes update the entries
+ * Entries are per vhost and kind, keyed `{resource}:list:{vhost}:*@{broker}` (and
+ * `vhost:get:{vhost}:-@{broker}` for existence). The broker is the client's `broker` (the cluster
+ * name, shared by every connection to one broker) or else its endpoint: two Secrets for one
+ * broker share one partition, and the broker's event stream keeps it true. The operator's own writes update the entries
  * in place (write-through), so applying a batch never forces a re-list; RabbitMQ's event stream
  * keeps them true when someone else changes the broker. While the event stream is subscribed for
  * an endpoint, list entries do not expire (events keep them fresh, and the periodic full re-list
@@ -77,6 +79,12 @@ function itemId(kind: Exclude<Kind, 'vhost'>, item: unknown): string {
   return kind === 'binding' ? bindingInstanceId(item as ObservedBinding) : (item as { name: string }).name;
 }
 
+/** The broker part of a key (a cluster name such as `rabbit@host` may itself hold an `@`). */
+function brokerOfKey(key: string): string {
+  const at = key.search(/:[*-]@/);
+  return at < 0 ? '' : key.slice(at + 3);
+}
+
 function kindOfKey(key: string): Kind {
   return key.slice(0, key.indexOf(':')) as Kind;
 }
@@ -121,6 +129,9 @@ export interface CacheStats {
 }
 
 const KINDS: Kind[] = ['vhost', 'exchange', 'queue', 'binding', 'policy', 'operator-policy'];
+
+/** The cache partition of a client: its broker once known, else its endpoint. */
+export const brokerOf = (api: Pick<ManagementApi, 'endpoint' | 'broker'>): string => api.broker ?? api.endpoint;
 
 export const cacheKey = (kind: Kind, endpoint: string, vhost: string) => (kind === 'vhost' ? `vhost:get:${vhost}:-@${endpoint}` : `${kind}:list:${vhost}:*@${endpoint}`);
 
@@ -174,7 +185,7 @@ export class CachedObservedState implements ObservedStateSource {
    * Defaults to every name.
    */
   async observe(api: ManagementApi, vhost: string, wanted?: ReadonlySet<string>): Promise<ObservedVhost> {
-    const ep = api.endpoint;
+    const ep = brokerOf(api);
     const get = <T extends Entry>(kind: Kind, load: Loader) => this.fetchKnown(cacheKey(kind, ep, vhost), kind, load, wanted) as Promise<T>;
     const lists = Promise.all([
       get<ListEntry>('exchange', async () => ({ items: await api.listExchanges(vhost) })),
@@ -211,9 +222,9 @@ export class CachedObservedState implements ObservedStateSource {
 
   /** Write-through after each operation the operator made; a failed one drops the entry. */
   recordWrite(api: ManagementApi, vhost: string, op: Operation, ok: boolean, propertiesKey?: string): void {
-    if (op.type === 'putPolicy' || op.type === 'deletePolicy') return this.recordPolicyWrite(api.endpoint, vhost, op, ok);
+    if (op.type === 'putPolicy' || op.type === 'deletePolicy') return this.recordPolicyWrite(brokerOf(api), vhost, op, ok);
     const kind: Kind = op.type === 'declareExchange' || op.type === 'deleteExchange' ? 'exchange' : op.type === 'bind' || op.type === 'unbind' ? 'binding' : 'queue';
-    const key = cacheKey(kind, api.endpoint, vhost);
+    const key = cacheKey(kind, brokerOf(api), vhost);
     const current = this.lru.get(key, { updateAgeOnGet: false });
     if (!ok || !(current instanceof ListEntry)) {
       this.drop([key], 'write');
@@ -251,7 +262,7 @@ export class CachedObservedState implements ObservedStateSource {
     entry.changed();
     this.store(key, entry);
     // The old queue took its bindings with it: the cached binding list no longer holds.
-    if (op.type === 'recreateQueue') this.drop([cacheKey('binding', api.endpoint, vhost)], 'write');
+    if (op.type === 'recreateQueue') this.drop([cacheKey('binding', brokerOf(api), vhost)], 'write');
   }
 
   /**
@@ -275,7 +286,7 @@ export class CachedObservedState implements ObservedStateSource {
   }
 
   invalidate(api: ManagementApi, vhost: string): void {
-    this.drop(KINDS.map((k) => cacheKey(k, api.endpoint, vhost)), 'write');
+    this.drop(KINDS.map((k) => cacheKey(k, brokerOf(api), vhost)), 'write');
   }
 
   /**
@@ -333,14 +344,19 @@ export class CachedObservedState implements ObservedStateSource {
     return true;
   }
 
-  /** The event stream for `endpoint` is (un)subscribed: entries stop or start expiring. */
-  setEventsLive(endpoint: string, live: boolean): void {
-    if (live) this.live.add(endpoint);
-    else if (this.live.delete(endpoint)) this.invalidateAll('stream-lost');
+  /** The event stream for `broker` is (un)subscribed: its entries stop or start expiring. */
+  setEventsLive(broker: string, live: boolean): void {
+    if (live) this.live.add(broker);
+    else if (this.live.delete(broker)) this.invalidateBroker(broker, 'stream-lost');
   }
 
   invalidateAll(source: InvalidationSource): void {
     this.drop([...this.lru.keys()], source);
+  }
+
+  /** Drops every entry of one broker (its event stream (re)subscribed or was lost). */
+  invalidateBroker(broker: string, source: InvalidationSource): void {
+    this.drop([...this.lru.keys()].filter((k) => brokerOfKey(k) === broker), source);
   }
 
   async warm(api: ManagementApi, vhosts: Iterable<string>): Promise<void> {
@@ -392,9 +408,8 @@ export class CachedObservedState implements ObservedStateSource {
   }
 
   private ttlFor(key: string): number {
-    const endpoint = key.slice(key.lastIndexOf('@') + 1);
     if (key.startsWith('vhost:')) return this.ttlMetadataMs;
-    return this.live.has(endpoint) ? 0 : this.ttlListsMs;
+    return this.live.has(brokerOfKey(key)) ? 0 : this.ttlListsMs;
   }
 
   private drop(keys: string[], source: InvalidationSource, broadcast = true): void {

@@ -14,7 +14,6 @@ import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
 import { bindingId, exchangeId, isPolicyKind, kindOf, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import { BrokerUnavailableError, ManagementError, TlsError } from '../model/errors.js';
-import { ManagementClient } from '../rabbit/management-client.js';
 import { observeVhost } from '../rabbit/observe.js';
 import { type ItemKind, UsageError, ValidationError, readDocument, specFromDocument } from './batch-file.js';
 import { connectionOptions, type ConnectionFlags } from './connection-flags.js';
@@ -88,7 +87,7 @@ async function run(action: 'create' | 'delete', kind: ItemKind | undefined, what
     throw err;
   }
   const mode = flags.mode === 'best-effort' ? 'BestEffort' : 'AllOrNothing';
-  const api = new ManagementClient({ ...connection(flags), minSize: 1, maxSize: Math.max(10, Number(flags.concurrency)) });
+  const api = await connectionOptions.managementApi(flags, { minSize: 1, maxSize: Math.max(10, Number(flags.concurrency)) });
   try {
     const observed = await observeVhost(api, spec.vhost);
     const owned = new Set([
@@ -153,10 +152,6 @@ function firstCause(err: BrokerUnavailableError): BrokerUnavailableError {
   let e = err;
   while (e.cause instanceof BrokerUnavailableError) e = e.cause;
   return e;
-}
-
-function connection(flags: ConnectionFlags) {
-  return connectionOptions.resolve(flags);
 }
 
 function audit(file: string | undefined, entry: Record<string, unknown>): void {

@@ -19,7 +19,6 @@ import { pack, parseGroupRule, type GroupRule } from '../export/pack.js';
 import { select, type Selection } from '../export/select.js';
 import { ExportInputError, type Skipped, type Topology } from '../export/topology.js';
 import { BrokerUnavailableError, ManagementError } from '../model/errors.js';
-import { ManagementClient } from '../rabbit/management-client.js';
 import { connectionOptions, type ConnectionFlags } from './connection-flags.js';
 
 interface ExportFlags extends ConnectionFlags {
@@ -100,7 +99,7 @@ async function readSource(flags: ExportFlags): Promise<Topology> {
   const vhost = flags.vhost !== undefined ? { vhost: flags.vhost } : {};
   if (flags.fromDefinitions) return readDefinitions(flags.fromDefinitions, vhost);
   if (flags.fromMto) return readMto(flags.fromMto, vhost);
-  const api = new ManagementClient({ ...connectionOptions.resolve(flags), minSize: 1, maxSize: 4, warm: false });
+  const api = await connectionOptions.managementApi(flags, { minSize: 1, maxSize: 4, warm: false });
   try {
     return await readBroker(api, vhost);
   } finally {

@@ -59,6 +59,8 @@ export interface RabbitConnection {
   password: string;
   /** PEM CA bundle; TLS is verified against it (or the system roots). */
   ca?: string;
+  /** AMQP addresses for the event stream (comma-separated); derived from `url` when absent. */
+  amqpUri?: string;
 }
 
 export interface OperatorFlags {
@@ -110,7 +112,7 @@ export function defaultConnection(env: Env = loadEnv()): RabbitConnection {
 
 export function loadOperatorConfig(flags: OperatorFlags, env: Env = loadEnv()): Readonly<OperatorConfig> {
   return Object.freeze({
-    rabbit: defaultConnection(env),
+    rabbit: { ...defaultConnection(env), amqpUri: env.RABBITMQ_AMQP_URL },
     amqpUrl: env.RABBITMQ_AMQP_URL,
     httpPool: { minSize: env.HTTP_POOL_MIN_SIZE, maxSize: env.HTTP_POOL_MAX_SIZE, idleTimeoutMs: env.HTTP_POOL_IDLE_TIMEOUT * 1000 },
     amqpPool: { size: env.AMQP_CHANNEL_POOL_SIZE, acquireTimeoutMs: env.CONNECTION_POOL_TIMEOUT * 1000, exhaustion: env.POOL_EXHAUSTION_MODE },

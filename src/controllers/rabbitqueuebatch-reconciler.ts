@@ -35,6 +35,7 @@ import { isCreate } from '../model/operation.js';
 import { reportRun, type RecordEvent } from './batch-report.js';
 import { buildStatus, failedStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
 import { Claims, keyOf, type EndpointOf } from './claims.js';
+import { withDriftRepair, type DriftRepairInput } from './drift-repair-condition.js';
 import type { ResolvedConnection } from './connections.js';
 import { TerminalError, type ReconcileContext, type ReconcileRequest, type ReconcileResult } from './controller.js';
 import { credentialsOf, refusalOf, unauthorizedMessage } from './unauthorized.js';
@@ -43,8 +44,10 @@ export const FINALIZER = 'rabbitbatch.io/finalizer';
 
 export interface ReconcilerDeps {
   connect(batch: RabbitQueueBatch): Promise<ResolvedConnection>;
-  /** The broker endpoint of any batch, once known: claims compare endpoints. */
+  /** The broker of any batch, once known: claims compare brokers. */
   endpointOf: EndpointOf;
+  /** The `DriftRepair` condition for a batch: set while its broker sends no change events. */
+  driftRepair?(batch: RabbitQueueBatch): DriftRepairInput | undefined;
   observed: ObservedStateSource;
   writeStatus(batch: RabbitQueueBatch, status: RabbitQueueBatchStatus): Promise<void>;
   /** Called when the reconciler drops what it remembers of a key, for memories kept beside it (the status writer's). */
@@ -110,7 +113,7 @@ export class RabbitQueueBatchReconciler {
       throw new InvalidSpecError(formatErrors(validation.errors));
     }
     const spec = validation.spec;
-    const { api } = await this.deps.connect(batch);
+    const { api, broker = api.endpoint } = await this.deps.connect(batch);
     Object.assign(where, { endpoint: api.endpoint, vhost: spec.vhost });
 
     const started = performance.now();
@@ -121,16 +124,17 @@ export class RabbitQueueBatchReconciler {
     const wanted = namesLookedAt(spec, owned);
     const observed = await vhostFor(this.deps, batch, spec, api, await this.deps.observed.observe(api, spec.vhost, wanted), wanted);
     const claims = new Claims(ctx.store, this.deps.endpointOf);
-    const plan = planBatch({ spec, observed, owned, claimedBy: (r) => claims.ownerOtherThan(batch, api.endpoint, spec.vhost, r) });
+    const plan = planBatch({ spec, observed, owned, claimedBy: (r) => claims.ownerOtherThan(batch, broker, spec.vhost, r) });
     const writes = plan.phases.length > 0;
     if (writes) ctx.log.info({ operations: plan.phases.flat().length, vhost: spec.vhost }, 'applying plan');
     const creating = plan.phases.flat().filter(isCreate).map((op) => op.resource);
     // Both the finalizer and the write-ahead record are on the server before anything is created.
-    const writeAhead =
-      creating.length > 0
-        ? // The write-ahead record carries `applied` as this process knows it (the store may lag).
-          this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() })
-        : undefined;
+    // Only what is not recorded yet needs the write-ahead record: re-creating an object this
+    // resource already owns (drift repair) skips a status write of the whole batch on the way.
+    const writeAhead = creating.some((r) => !recorded.has(r) && !applying.has(r))
+      ? // The write-ahead record carries `applied` as this process knows it (the store may lag).
+        this.deps.writeStatus(batch, { ...batch.status, applied: toApplied(spec.vhost, recorded), applying: [...new Set([...applying, ...creating])].sort() })
+      : undefined;
     await Promise.all([finalizer, writeAhead]);
     let result = await this.execute(plan, api, spec, ctx.signal);
     const recreated = recreatedQueues(plan, result);
@@ -147,6 +151,8 @@ export class RabbitQueueBatchReconciler {
 
     const owns = ownedAfterRun(recorded, applying, result);
     let status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
+    const conditions = withDriftRepair(status.conditions, this.deps.driftRepair?.(batch), batch.metadata.generation, this.timestamp());
+    if (conditions !== status.conditions) status = { ...status, ...(conditions ? { conditions } : {}) };
     // Observed from the cache, refused at the first write: the credentials, not the batch, are wrong.
     const refusal = refusalOf(result);
     if (refusal) {

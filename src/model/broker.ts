@@ -12,6 +12,13 @@ import type { ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue, 
 export interface ManagementApi {
   /** Base URL without credentials, for logs, metrics and status (never holds the password). */
   readonly endpoint: string;
+  /**
+   * The broker this client reaches (its cluster name), once known: connections to one broker
+   * (two Secrets, other credentials) share one cache partition, claims and event stream.
+   */
+  broker?: string;
+  /** The broker's cluster name (`/api/overview`), where the client can ask. */
+  clusterName?(): Promise<string>;
   vhostExists(vhost: string): Promise<boolean>;
   listExchanges(vhost: string): Promise<ObservedExchange[]>;
   listQueues(vhost: string): Promise<ObservedQueue[]>;

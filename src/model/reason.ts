@@ -15,6 +15,8 @@ export const Reason = {
   Applying: 'Applying',
   ReconcileComplete: 'ReconcileComplete',
   AsExpected: 'AsExpected',
+  EventsUnavailable: 'EventsUnavailable',
+  EventsDisabled: 'EventsDisabled',
 } as const;
 
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

@@ -19,6 +19,7 @@ import { StatusWriter } from '../kube/status.js';
 import { createBatchMetrics } from '../metrics/batch-metrics.js';
 import { withHandOver } from '../sharding/hand-over.js';
 import { SHARD_LABEL } from '../sharding/sharder.js';
+import { driftRepairOf } from '../controllers/drift-repair-condition.js';
 import type { RabbitHooks, RabbitSide } from './rabbit-side.js';
 
 export const CONTROLLER_NAME = 'rabbitqueuebatch';
@@ -55,8 +56,14 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
   // Each status write a patch of what changed since this process's last write of it.
   const statusWriter = new StatusWriter(kc);
   const reconciler = new RabbitQueueBatchReconciler({
-    connect: (b) => o.connections.resolve(b),
-    endpointOf: (b) => o.connections.endpointOf(b),
+    connect: async (b) => {
+      const resolved = await o.connections.resolve(b);
+      // The batch's broker gets its event stream (shared with every other batch on that broker).
+      if (resolved.broker !== undefined && resolved.events) o.rabbit.brokers.use(keyOf(b), resolved.broker, resolved.events);
+      return resolved;
+    },
+    endpointOf: (b) => o.connections.brokerOf(b),
+    driftRepair: (b) => driftRepairOf(o.rabbit.brokers.state(o.connections.brokerOf(b)), o.connections.brokerOf(b), nextResync(b), o.connections.eventsProblemOf(b)),
     observed: o.rabbit.cache,
     writeStatus: (b, status: RabbitQueueBatchStatus) => statusWriter.write(ref(b), b, status).then(() => undefined),
     forgotten: (key) => statusWriter.forget(key),
@@ -81,9 +88,13 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     logger: o.log,
     reconcile: async (req, ctx) => {
       const started = Date.now();
+      const key = `${req.namespace}/${req.name}`;
       try {
         return await reconcile(req, ctx);
       } finally {
+        // Gone (deleted, finalized, or moved to another replica's shard): its broker's stream and
+        // clients are kept only while some batch still uses them.
+        if (!ctx.store.get(key)) await release(key);
         // start/end per key: the overlap detector of the sharding tests reads these.
         ctx.log.debug({ reconcileStart: started, reconcileEnd: Date.now(), identity: config.identity }, 'reconcile finished');
       }
@@ -98,15 +109,23 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
   controller.store.addIndex(CLAIMS_INDEX, claimsIndex(config.maxItems));
   controller.store.addIndex(SECRETS_INDEX, secretOf);
 
-  const claims = new Claims(controller.store, (b) => o.connections.endpointOf(b));
-  const endpoint = o.connections.defaultClient().endpoint;
+  const claims = new Claims(controller.store, (b) => o.connections.brokerOf(b));
+  const release = async (key: string) => {
+    await o.rabbit.brokers.release(key);
+    await o.connections.release(key);
+  };
+  // A batch is re-verified at the latest one RESYNC_INTERVAL after its last run (nextRun) or at the next full re-list.
+  const nextResync = (_b: RabbitQueueBatch) => new Date(Math.min(Date.now() + config.resyncIntervalMs, o.rabbit.nextFullResync().getTime()));
+  const onBroker = (broker: string) => controller.store.list().filter((b) => o.connections.brokerOf(b) === broker || o.connections.brokerOf(b) === undefined);
   const rabbitHooks: RabbitHooks = {
-    endpoint,
-    onDrift: (event) => {
-      for (const key of claims.concernedBy(endpoint, event)) controller.enqueue(key);
+    onDrift: (broker, event) => {
+      for (const key of claims.concernedBy(broker, event)) controller.enqueue(key);
     },
-    onResync: () => {
-      for (const b of controller.store.list()) controller.enqueue(keyOf(b));
+    onResync: (broker) => {
+      for (const b of broker === undefined ? controller.store.list() : onBroker(broker)) controller.enqueue(keyOf(b));
+    },
+    onEventStateChanged: (broker) => {
+      for (const b of onBroker(broker)) controller.enqueue(keyOf(b));
     },
   };
   const batchesNaming = (namespace: string, name: string) => controller.store.byIndex(SECRETS_INDEX, `${namespace}/${name}`).map(keyOf);

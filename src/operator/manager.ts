@@ -79,6 +79,21 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   const sharding = config.flags.sharding === true;
   const { controller, rabbitHooks, batchesNaming } = createBatchController({ config, kubeConfig: kc, path, registry, log, connections, rabbit, events });
 
+  const defaultBroker: { current?: string; stopped?: boolean } = {};
+  const pinDefaultBroker = async () => {
+    for (let delay = 500; !defaultBroker.stopped; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        const { broker, events } = await connections.defaultBroker();
+        defaultBroker.current = broker;
+        rabbit.brokers.pin(broker, events);
+        return;
+      } catch (err) {
+        log.debug({ err: (err as Error).message }, 'default broker does not answer yet: its event stream waits');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  };
+
   let elector: LeaderElector | undefined;
   const rabbitmqReady = brokerReadiness(() => connections.defaultClient(), log);
   void rabbitmqReady.check().catch(() => undefined); // says at start (in the log) when the broker is not there
@@ -101,7 +116,15 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
           },
         },
         rabbitmqReady,
-        { name: 'events', check: () => { if (config.events && !rabbit.events.isSubscribed) throw new Error('not subscribed to RabbitMQ events'); } },
+        {
+          name: 'events',
+          check: () => {
+            if (!config.events) return;
+            const state = rabbit.brokers.state(defaultBroker.current);
+            // A broker without the event exchange is served anyway (the status says so); a lost stream is not ready.
+            if (state !== 'subscribed' && state !== 'no-event-exchange') throw new Error('not subscribed to RabbitMQ events of the default connection');
+          },
+        },
       ],
     ),
   );
@@ -115,6 +138,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     await sharder?.stop();
     await membership?.stop();
     await elector?.release();
+    defaultBroker.stopped = true;
     await rabbit.stop();
     secretWatch.current?.stop();
     await connections.close();
@@ -151,5 +175,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
   if (elector) elector.run();
   else await controller.start();
   await rabbit.start(rabbitHooks);
+  // The default broker's stream runs from the start (readiness waits for it), once its name is known.
+  void pinDefaultBroker();
   return { registry, controller, metricsAddress: addressOf(metricsServer), probeAddress: addressOf(probeServer), stop };
 }

@@ -14,6 +14,9 @@
  *   reconnect.
  * - `retryFirstConnect: false`: a first connect that fails rejects at once with its cause (no
  *   retries); losses after a successful connect are retried as always.
+ * - Several nodes (`url` lists them, separated by commas): each attempt goes to the next node,
+ *   and a lost connection reconnects to the next one first, so a stopped node is left at once;
+ *   the backoff pause comes only after every node has failed once in a row.
  * - `amqps://` with a certificate that does not verify against `ca` (or the system roots): each
  *   attempt fails with a `TlsError` that says so (emitted with 'retry', kept in `lastError`), and
  *   the attempts go on with backoff, so a fixed certificate is picked up without a restart.
@@ -24,7 +27,10 @@ import { Backoff } from '../util/backoff.js';
 import { tlsFailure } from './tls-errors.js';
 
 export interface AmqpConnectionOptions {
-  /** `amqp://user:pass@host:5672/vhost` (a `heartbeat` parameter is added: 10 s). Required. */
+  /**
+   * `amqp://user:pass@host:5672/vhost` (a `heartbeat` parameter is added: 10 s), or several nodes
+   * of one cluster separated by commas, each a full URL. Required.
+   */
   url: string;
   /** Shown in the management UI's connection list. Defaults to `rabbitbatch`. */
   connectionName?: string;
@@ -47,14 +53,23 @@ export class AmqpConnection extends EventEmitter {
   private wakeUp: (() => void) | undefined;
 
   private readonly watchdog: NodeJS.Timeout;
-  /** Scheme, host and port only: for messages (the URL carries the password). */
-  readonly endpoint: string;
+  /** Scheme, host and port only (of every node): for messages (the URL carries the password). */
+  get endpoint(): string {
+    return this.urls.map((u) => {
+      const url = new URL(u);
+      return `${url.protocol}//${url.host}`;
+    }).join(',');
+  }
   private failure: Error | undefined;
+  private readonly urls: string[];
+  /** The node the next attempt goes to. */
+  private next = 0;
+  /** Failed attempts in a row; a pause only after every node failed once. */
+  private failedInRow = 0;
 
   constructor(private readonly o: AmqpConnectionOptions) {
     super();
-    const url = new URL(o.url);
-    this.endpoint = `${url.protocol}//${url.host}`;
+    this.urls = o.url.split(',').map((u) => u.trim()).filter(Boolean);
     // Belt and braces: whatever way a connection ended, one that is wanted gets re-established.
     this.watchdog = setInterval(() => {
       if (this.wanted && !this.current && !this.connecting && !this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
@@ -70,6 +85,17 @@ export class AmqpConnection extends EventEmitter {
   get lastError(): Error | undefined {
     return this.failure;
   }
+
+  /** More nodes of the same cluster: used from the next (re)connect on; the connection up now stays. */
+  addNodes(urls: readonly string[]): void {
+    for (const u of urls) if (!this.urls.includes(u)) this.urls.push(u);
+  }
+
+  /** The node of the connection that is up (scheme, host, port), if any. */
+  get node(): string | undefined {
+    return this.currentNode;
+  }
+  private currentNode: string | undefined;
 
   /** Is a connection up right now (for readiness and metrics)? */
   get connected(): boolean {
@@ -103,8 +129,16 @@ export class AmqpConnection extends EventEmitter {
         if (this.closed) throw new Error('AMQP connection closed', { cause: err });
         if (this.o.retryFirstConnect === false && !this.everConnected) {
           this.wanted = false; // the watchdog must not try again behind the caller's back
+          if (++this.failedInRow < this.urls.length) continue;
+          this.failedInRow = 0;
           throw this.failure;
         }
+        // Another node first; the pause only once each node has failed in a row.
+        if (++this.failedInRow < this.urls.length) {
+          this.emit('retry', err, 0);
+          continue;
+        }
+        this.failedInRow = 0;
         const delay = this.backoff.next();
         this.emit('retry', err, delay);
         // close() ends the pause early, so nobody waits for a connection that will never come.
@@ -120,7 +154,11 @@ export class AmqpConnection extends EventEmitter {
   private async connectOnce(): Promise<ChannelModel> {
     // A broker that is stopping can accept TCP and never answer the handshake: bound the
     // connect, and let heartbeats notice a connection that died silently.
-    const url = new URL(this.o.url);
+    const target = this.urls[this.next % this.urls.length] ?? this.o.url;
+    // Whatever happens to this attempt, the next one goes to the next node.
+    this.next = (this.next + 1) % this.urls.length;
+    const url = new URL(target);
+    const node = `${url.protocol}//${url.host}`;
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', '10');
     const connecting = amqp.connect(url.href, {
       timeout: 10_000,
@@ -128,7 +166,7 @@ export class AmqpConnection extends EventEmitter {
       ...(this.o.ca ? { ca: [this.o.ca] } : {}),
     }).catch((err: unknown) => {
       // Node's TLS codes say little on their own: name the endpoint and the CA in question.
-      throw tlsFailure(err, { endpoint: this.endpoint, caGiven: this.o.ca !== undefined }) ?? err;
+      throw tlsFailure(err, { endpoint: node, caGiven: this.o.ca !== undefined }) ?? err;
     });
     let timer: NodeJS.Timeout | undefined;
     const conn = await Promise.race([
@@ -147,6 +185,9 @@ export class AmqpConnection extends EventEmitter {
       throw new Error('AMQP connection closed');
     }
     this.backoff.reset();
+    this.failedInRow = 0;
+    // `next` already names another node: a lost connection reconnects elsewhere first.
+    this.currentNode = node;
     this.failure = undefined;
     this.everConnected = true;
     this.current = conn;
@@ -154,7 +195,10 @@ export class AmqpConnection extends EventEmitter {
     conn.on('blocked', (reason: string) => this.emit('blocked', reason));
     conn.on('unblocked', () => this.emit('unblocked'));
     conn.on('close', () => {
-      if (this.current === conn) this.current = undefined;
+      if (this.current === conn) {
+        this.current = undefined;
+        this.currentNode = undefined;
+      }
       this.emit('disconnected');
       if (!this.closed) void this.connection().catch((err: unknown) => this.emit('retry', err, 0));
     });

@@ -9,6 +9,9 @@
  * - `onUnsubscribed` is called when the connection is lost: the owner stops trusting its cache.
  *
  * Failure modes
+ * - A broker without the `rabbitmq_event_exchange` plugin has no `amq.rabbitmq.event`: the bind
+ *   fails with NOT_FOUND, `onExchangeMissing` is called, and the subscription is tried again
+ *   every `missingRetryMs` (the plugin may be enabled later) instead of every second.
  * - Events missed while unsubscribed are not replayed (the re-list covers them); some RabbitMQ
  *   versions drop `binding.*` events in corner cases, so a periodic full re-list stays on.
  */
@@ -26,6 +29,16 @@ export interface EventStreamOptions {
   onSubscribed?: () => void;
   onUnsubscribed?: () => void;
   onError?: (err: unknown) => void;
+  /** The broker has no `amq.rabbitmq.event` exchange (the plugin is not enabled). */
+  onExchangeMissing?: (err: unknown) => void;
+  /** Pause before trying again after the exchange was missing. Defaults to 30000 ms. */
+  missingRetryMs?: number;
+}
+
+/** A bind that failed because the event exchange does not exist (amqplib's channel close text). */
+export function isExchangeMissing(err: unknown): boolean {
+  const e = err as { code?: number; message?: string };
+  return e?.code === 404 && String(e.message ?? '').includes(`no exchange '${EVENT_EXCHANGE}'`);
 }
 
 /** Header values arrive as strings or Buffers (longstr) depending on the field. */
@@ -98,10 +111,14 @@ export class RabbitEventStream {
     const done: Promise<void> = this.subscribe(conn).catch((err: unknown) => {
       // The connection is up but the subscription failed (e.g. the broker is still booting):
       // try again shortly, on whatever connection is current then.
-      this.o.onError?.(err);
+      const missing = isExchangeMissing(err);
+      if (missing) this.o.onExchangeMissing?.(err);
+      else this.o.onError?.(err);
       if (this.subscribing?.done === done) this.subscribing = undefined;
       if (!this.stopped) {
-        this.retry = setTimeout(() => void this.o.connection.connection().then((c) => this.subscribeOnce(c)).catch(() => undefined), 1_000);
+        const delay = missing ? (this.o.missingRetryMs ?? 30_000) : 1_000;
+        this.retry = setTimeout(() => void this.o.connection.connection().then((c) => this.subscribeOnce(c)).catch(() => undefined), delay);
+        this.retry.unref();
       }
     });
     this.subscribing = { conn, done };

@@ -53,6 +53,7 @@ interface NodeState {
 
 export class FailoverManagementClient implements ManagementApi {
   readonly endpoint: string;
+  broker?: string;
   private readonly nodes: NodeState[];
   private preferred = 0;
   private readonly backoff: ExponentialBackoff<unknown>;
@@ -104,6 +105,18 @@ export class FailoverManagementClient implements ManagementApi {
     await Promise.all(this.nodes.map((n) => n.client.close()));
   }
 
+  /** The cluster name, from a node that answers. */
+  clusterName(): Promise<string> {
+    return this.route((c) => (c.clusterName ? c.clusterName() : Promise.resolve('')));
+  }
+  /** GET any management API path, from a node that answers (read-only tools: `rabbitbatch export`). */
+  read<T>(path: string): Promise<T> {
+    return this.route((c) => {
+      const reader = c as NodeClient & { read?<U>(p: string): Promise<U> };
+      if (!reader.read) throw new Error(`${c.endpoint} cannot read arbitrary paths`);
+      return reader.read<T>(path);
+    });
+  }
   vhostExists(vhost: string): Promise<boolean> {
     return this.route((c) => c.vhostExists(vhost));
   }

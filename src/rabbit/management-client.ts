@@ -182,6 +182,7 @@ const CLUSTER_TRANSIENT_ATTEMPTS = 5;
 
 export class ManagementClient implements ManagementApi {
   readonly endpoint: string;
+  broker?: string;
   private readonly http: HttpPool;
   private readonly auth: string;
   private readonly resilience: Resilience;

@@ -15,12 +15,12 @@ beforeAll(async () => {
 });
 afterAll(() => vh.cleanup());
 
-function cli(args: string[], file?: { name: string; content: unknown }, auditLog = join(dir, 'audit.log')) {
+function cli(args: string[], file?: { name: string; content: unknown }, auditLog = join(dir, 'audit.log'), url = rabbitUrl()) {
   if (file) writeFileSync(join(dir, file.name), typeof file.content === 'string' ? file.content : JSON.stringify(file.content));
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--vhost', vh.name, '--audit-log', auditLog], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, RABBITMQ_URL: rabbitUrl(), RABBITMQ_PASSWORD: 'guest' },
+    env: { ...process.env, RABBITMQ_URL: url, RABBITMQ_PASSWORD: 'guest' },
   });
   return { code: res.status, out: res.stdout, err: res.stderr };
 }
@@ -39,6 +39,13 @@ describe('rabbitbatch CLI', () => {
       expect(deleted.code, deleted.err).toBe(0);
       expect((await listQueueNames(vh.name)).filter((n) => n.startsWith('hundred.'))).toEqual([]);
     });
+  });
+
+  it('takes a comma-separated RABBITMQ_URL as the operator does: a node that does not answer is passed over', async () => {
+    const file = { name: 'nodes.json', content: queues('nodes', 3) };
+    const res = cli(['queue', 'create', '--batch', '--file', join(dir, file.name)], file, join(dir, 'audit.log'), `http://127.0.0.1:1, ${rabbitUrl()}`);
+    expect(res.code, res.err).toBe(0);
+    expect((await listQueueNames(vh.name)).filter((n) => n.startsWith('nodes.'))).toHaveLength(3);
   });
 
   it('refuses a file with one bad item, naming its index, and creates nothing', async () => {

@@ -4,9 +4,9 @@
  * queues get a member on every node, and losing one node loses no queue and no message, and does
  * not stop drift repair through the event stream.
  *
- * The operator's default connection (management API and event stream) is node 1; batches name a
- * connection Secret unless the test is about the event stream, which only the default connection
- * has. A reliability test because it stops broker nodes and loads the machine.
+ * The operator's default connection is the machine's own broker: the cluster is reached through
+ * connection Secrets only, as users set it up, so its event stream is the one the operator opens
+ * for the Secrets' broker. A reliability test because it stops broker nodes and loads the machine.
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,13 +40,23 @@ const node = (i: 1 | 2 | 3): ClusterNode => cluster.nodes[i - 1]!;
 const allNodeNames = () => cluster.nodes.map((n) => n.name).sort();
 const isReady = (b: RabbitQueueBatch) => condition(b, 'Ready')?.status === 'True' && b.status?.observedGeneration === b.metadata.generation;
 
-/** A connection Secret naming one node's management API with the cluster's test user. */
-async function createSecret(name: string, target: ClusterNode): Promise<void> {
+const IDENTITY = `cluster-test-${process.pid}`;
+
+/** A connection Secret naming nodes' management API and AMQP addresses with the cluster's test user. */
+async function createSecret(name: string, targets: ClusterNode[], amqp = true): Promise<void> {
   const core = loadKubeConfig().makeApiClient(CoreV1Api);
+  const uri = targets.map((n) => n.managementUrl).join(',');
+  const amqpUri = targets.map((n) => n.amqpUrl).join(',');
   await core.createNamespacedSecret({
     namespace: ns.name,
-    body: { metadata: { name }, stringData: { uri: target.managementUrl, username: cluster.username, password: cluster.password } },
+    body: { metadata: { name }, stringData: { uri, username: cluster.username, password: cluster.password, ...(amqp ? { amqpUri } : {}) } },
   });
+}
+
+/** The operator's event-stream connections on the cluster, with the node each one is on. */
+async function eventStreamNodes(): Promise<string[]> {
+  const res = await clusterMgmt(cluster, node(1), '/api/connections?columns=node,client_properties.connection_name');
+  return (res.json as { node: string; client_properties?: { connection_name?: string } }[]).filter((c) => c.client_properties?.connection_name === `rabbitbatch-events-${IDENTITY}`).map((c) => c.node);
 }
 
 /** Stops `target` for the duration of `fn`, and always starts it again (the next test needs three nodes). */
@@ -64,13 +74,11 @@ beforeAll(async () => {
   cluster = await ensureBrokerCluster();
   ns = await createTestNamespace('cluster');
   vh = await createClusterVhost(cluster, 'cluster');
-  await createSecret('node-1', node(1));
-  await createSecret('node-2', node(2));
+  await createSecret('node-1', [node(1)]);
+  await createSecret('node-2', [node(2)]);
+  await createSecret('all-nodes', cluster.nodes);
   operator = await startTestOperator(ns.name, {
-    RABBITMQ_URL: node(1).managementUrl,
-    RABBITMQ_AMQP_URL: node(1).amqpUrl,
-    RABBITMQ_USERNAME: cluster.username,
-    RABBITMQ_PASSWORD: cluster.password,
+    POD_NAME: IDENTITY,
     BATCH_CONCURRENCY: '4',
     // Drift must be repaired from the event stream: the periodic re-list does not run during the file.
     RESYNC_INTERVAL: '3600',
@@ -89,6 +97,20 @@ afterAll(async () => {
 }, 300_000);
 
 describe('a three-node RabbitMQ cluster', () => {
+  it('says in the status when the AMQP address derived from uri is not the broker and no other stream serves it: drift waits for the resync', async () => {
+    // First in the file: no other batch has opened the cluster's event stream yet. Without amqpUri
+    // the cluster's AMQP address is taken to be 127.0.0.1:5672: the machine's broker, not this cluster.
+    await createSecret('derived', [node(3)], false);
+    await batches.create('derived', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'derived' } }, queues: [{ name: 'derived.q' }] });
+    const b = await batches.waitFor('derived', (x) => isReady(x) && condition(x, 'DriftRepair') !== undefined, 60_000);
+    const c = condition(b, 'DriftRepair');
+    expect(c).toMatchObject({ status: 'False', reason: 'EventsUnavailable' });
+    expect(c?.message).toContain(`Secret ${ns.name}/derived has no amqpUri`);
+    expect(c?.message).toMatch(/periodic resync, next by \d{4}-\d\d-\d\dT/);
+    await batches.delete('derived');
+    await batches.gone('derived');
+  });
+
   it('gives every quorum queue of a batch a member on each of the three nodes', async () => {
     const names = ['members.a', 'members.b', 'members.c'];
     await batches.create('members', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'node-1' } }, queues: names.map((name) => ({ name, type: 'quorum' })) });
@@ -168,33 +190,44 @@ describe('a three-node RabbitMQ cluster', () => {
     });
   }, 300_000);
 
-  it('the event stream on a surviving node repairs a queue deleted by hand while another node is down', async () => {
-    // The default connection: the only one with an event stream (on node 1).
-    await batches.create('heal', { vhost: vh.name, queues: [{ name: 'heal.q', type: 'quorum' }, { name: 'heal.classic' }] });
+  it('the event stream moves to a surviving node when its node stops, and repairs a queue deleted by hand meanwhile', async () => {
+    await batches.create('heal', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'all-nodes' } }, queues: [{ name: 'heal.q', type: 'quorum' }, { name: 'heal.q2', type: 'quorum' }] });
     await batches.waitFor('heal', isReady, 60_000);
-    await withNodeStopped(node(3), async () => {
-      for (const name of ['heal.q', 'heal.classic']) {
-        // Deleted through node 2: the event is emitted there and reaches node 1's subscription.
-        const deleted = await clusterMgmt(cluster, node(2), `/api/queues/${encodeURIComponent(vh.name)}/${name}`, { method: 'DELETE' });
+    // One stream for the cluster, however many Secrets name it.
+    const [streamNode, ...more] = await eventually(async () => {
+      const nodes = await eventStreamNodes();
+      expect(nodes).toHaveLength(1);
+      return nodes;
+    }, { timeoutMs: 30_000 });
+    expect(more).toEqual([]);
+    const lost = cluster.nodes.find((n) => n.name === streamNode)!;
+    const survivor = cluster.nodes.find((n) => n !== lost)!;
+    await withNodeStopped(lost, async () => {
+      // Quorum queues: a classic queue whose node is the one stopped is not there to delete.
+      for (const name of ['heal.q', 'heal.q2']) {
+        const deleted = await clusterMgmt(cluster, survivor, `/api/queues/${encodeURIComponent(vh.name)}/${name}`, { method: 'DELETE' });
         expect(deleted.status, `deleting ${name} by hand`).toBe(204);
         const t0 = Date.now();
-        // Within seconds, not at the periodic re-list (an hour away here): the event stream did it.
-        await eventually(async () => expect(await getClusterQueue(cluster, node(2), vh.name, name)).toBeDefined(), { timeoutMs: 15_000, intervalMs: 20 });
-        console.log(`${name} deleted by hand with ${node(3).name} down: back after ${Date.now() - t0} ms`);
+        // Within seconds, not at the periodic re-list (an hour away here): the event stream, now on another node, did it.
+        await eventually(async () => expect(await getClusterQueue(cluster, survivor, vh.name, name)).toBeDefined(), { timeoutMs: 30_000, intervalMs: 20 });
+        console.log(`${name} deleted by hand with ${lost.name} (the stream's node) down: back after ${Date.now() - t0} ms`);
       }
+      const now = await clusterMgmt(cluster, survivor, '/api/connections?columns=node,client_properties.connection_name');
+      const streams = (now.json as { node: string; client_properties?: { connection_name?: string } }[]).filter((c) => c.client_properties?.connection_name === `rabbitbatch-events-${IDENTITY}`);
+      expect(streams.map((c) => c.node)).toHaveLength(1);
+      expect(streams[0]?.node).not.toBe(lost.name);
     });
+    expect(operator.logs.some((l) => l.includes('re-verifying every batch on this broker') && l.includes(cluster.clusterName))).toBe(true);
     const metrics = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
     expect(metrics).toMatch(/rabbitbatch_drift_repairs_total\{kind="queue"\} [2-9]/);
+    await batches.delete('heal');
+    await batches.gone('heal');
   }, 300_000);
+
 });
 
 describe('a connection Secret listing several nodes', () => {
   it('keeps a batch reconciling while any one of its three nodes is down', async () => {
-    const core = loadKubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespacedSecret({
-      namespace: ns.name,
-      body: { metadata: { name: 'all-nodes' }, stringData: { uri: cluster.nodes.map((n) => n.managementUrl).join(','), username: cluster.username, password: cluster.password } },
-    });
     const spec = (names: string[]) => ({ vhost: vh.name, rabbitmq: { connectionSecret: { name: 'all-nodes' } }, queues: names.map((name) => ({ name, type: 'quorum' as const })) });
     const names = ['failover.0'];
     await batches.create('failover', spec(names));
