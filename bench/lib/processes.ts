@@ -33,25 +33,21 @@ export function rabbitbatchArgs(entry: Entry, args: string[], nodeFlags: string[
   return entry === 'source' ? [...nodeFlags, '--import', 'tsx', 'src/cli/main.ts', ...args] : [...nodeFlags, join(entry.builtDir, 'dist/cli/main.js'), ...args];
 }
 
-/** Peak RSS so far of a live process, in MB; undefined once it has exited. */
-export function peakRssMb(pid: number): number | undefined {
+/** One memory field of /proc/<pid>/status, in MB; undefined once the process has exited. */
+function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
-    const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Peak RSS so far of a live process, in MB; undefined once it has exited. */
+export const peakRssMb = (pid: number) => procStatusMb(pid, 'VmHWM');
+
 /** Current RSS (VmRSS) of a live process, in MB; undefined once it has exited. */
-export function rssMb(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const rssMb = (pid: number) => procStatusMb(pid, 'VmRSS');
 
 /** Runs a child to its end, sampling VmHWM every 20 ms (the last sample is at most 20 ms older than the exit). */
 export async function runWithPeakRss(args: string[], options: SpawnOptions = {}): Promise<{ code: number | null; peakMb: number; stderr: string }> {

@@ -4,7 +4,7 @@
  * it, one per management node of `uri`: the same host on 5672 (5671 for `https://`, with
  * `amqps://`). `RABBITMQ_AMQP_URL` is the default connection's `amqpUri`.
  */
-import { splitNodeList } from './node-list.js';
+import { nodeListProblems, splitNodeList } from './node-list.js';
 
 export interface AmqpAddresses {
   /** Without credentials or vhost; empty when there are problems. */
@@ -25,20 +25,12 @@ export function derivedAmqpUrl(managementUrl: string): string {
 export function amqpAddresses(managementUrls: readonly string[], amqpUri: string | undefined): AmqpAddresses {
   if (amqpUri === undefined) return { urls: managementUrls.map(derivedAmqpUrl), explicit: false, problems: [] };
   const entries = splitNodeList(amqpUri);
-  if (entries.length === 0) return { urls: [], explicit: true, problems: ['no node listed (one amqp:// or amqps:// URL, or several separated by commas)'] };
-  const problems: string[] = [];
-  const urls: string[] = [];
-  entries.forEach((entry, i) => {
-    let url: URL;
-    try {
-      url = new URL(entry);
-    } catch {
-      problems.push(`entry ${i + 1} is not a URL`);
-      return;
-    }
-    if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') problems.push(`entry ${i + 1} (${url.host}) is not amqp:// or amqps://`);
-    // Credentials come from the Secret's username and password; the event exchange lives in vhost "/".
-    urls.push(`${url.protocol}//${url.host}`);
+  const problems = nodeListProblems(entries, ['amqp:', 'amqps:'], 'one amqp:// or amqps:// URL, or several separated by commas');
+  if (problems.length > 0) return { urls: [], explicit: true, problems };
+  // Credentials come from the Secret's username and password; the event exchange lives in vhost "/".
+  const urls = entries.map((entry) => {
+    const url = new URL(entry);
+    return `${url.protocol}//${url.host}`;
   });
-  return problems.length > 0 ? { urls: [], explicit: true, problems } : { urls, explicit: true, problems };
+  return { urls, explicit: true, problems };
 }

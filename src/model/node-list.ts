@@ -9,11 +9,16 @@ export function splitNodeList(text: string): string[] {
 }
 
 /**
- * Checks every entry: an http(s) URL. Returns the problems (empty when the list is fine), each
- * naming the entry by its position and host only: a URL may carry credentials.
+ * Checks every entry: a URL of one of `protocols` (http(s) for management nodes). Returns the
+ * problems (empty when the list is fine), each naming the entry by its position and host only: a
+ * URL may carry credentials.
  */
-export function nodeListProblems(entries: readonly string[]): string[] {
-  if (entries.length === 0) return ['no node listed (one management API URL, or several separated by commas)'];
+export function nodeListProblems(
+  entries: readonly string[],
+  protocols: readonly string[] = ['http:', 'https:'],
+  expected = 'one management API URL, or several separated by commas',
+): string[] {
+  if (entries.length === 0) return [`no node listed (${expected})`];
   const problems: string[] = [];
   entries.forEach((entry, i) => {
     let url: URL;
@@ -23,7 +28,7 @@ export function nodeListProblems(entries: readonly string[]): string[] {
       problems.push(`entry ${i + 1} is not a URL`);
       return;
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`entry ${i + 1} (${url.host}) is not http:// or https://`);
+    if (!protocols.includes(url.protocol)) problems.push(`entry ${i + 1} (${url.host}) is not ${protocols.map((p) => `${p}//`).join(' or ')}`);
   });
   return problems;
 }
