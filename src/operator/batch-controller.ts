@@ -63,7 +63,10 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
       return resolved;
     },
     endpointOf: (b) => o.connections.brokerOf(b),
-    driftRepair: (b) => driftRepairOf(o.rabbit.brokers.state(o.connections.brokerOf(b)), o.connections.brokerOf(b), nextResync(b), o.connections.eventsProblemOf(b)),
+    driftRepair: (b) => {
+      const broker = o.connections.brokerOf(b);
+      return driftRepairOf(o.rabbit.brokers.state(broker), broker, nextResync(), o.connections.eventsProblemOf(b));
+    },
     observed: o.rabbit.cache,
     writeStatus: (b, status: RabbitQueueBatchStatus) => statusWriter.write(ref(b), b, status).then(() => undefined),
     forgotten: (key) => statusWriter.forget(key),
@@ -115,7 +118,7 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     await o.connections.release(key);
   };
   // A batch is re-verified at the latest one RESYNC_INTERVAL after its last run (nextRun) or at the next full re-list.
-  const nextResync = (_b: RabbitQueueBatch) => new Date(Math.min(Date.now() + config.resyncIntervalMs, o.rabbit.nextFullResync().getTime()));
+  const nextResync = () => new Date(Math.min(Date.now() + config.resyncIntervalMs, o.rabbit.nextFullResync().getTime()));
   const onBroker = (broker: string) => controller.store.list().filter((b) => o.connections.brokerOf(b) === broker || o.connections.brokerOf(b) === undefined);
   const rabbitHooks: RabbitHooks = {
     onDrift: (broker, event) => {
