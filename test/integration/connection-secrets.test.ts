@@ -48,7 +48,11 @@ beforeAll(async () => {
   await secret('amqp-empty', { uri: 'http://127.0.0.1:15672', username: 'guest', password: 'guest', amqpUri: ' , ' });
   await secret('amqp-http', { uri: 'http://127.0.0.1:15672', username: 'guest', password: 'guest', amqpUri: 'http://127.0.0.1:5672' });
   // Drift can only be repaired from events here: the periodic re-list does not run during the file.
-  operator = await startTestOperator(ns.name, { RESYNC_INTERVAL: '3600', POD_NAME: IDENTITY });
+  operator = await startTestOperator(
+    ns.name,
+    { RESYNC_INTERVAL: '3600', POD_NAME: IDENTITY },
+    { inProcess: 'its Secrets reach one broker by two loopback names (localhost, 127.0.0.1); a Pod has only the node\'s one forwarded address for it' },
+  );
   batches = batchClient(ns.name);
 });
 
