@@ -7,6 +7,8 @@
  *   `AmqpConnection`, and then calls `onSubscribed`: events are at most once and only flow while
  *   the queue is bound, so the owner must re-list everything after each (re)subscribe.
  * - `onUnsubscribed` is called when the connection is lost: the owner stops trusting its cache.
+ * - An event the broker delivers twice (same routing key and headers) reaches `onEvent` once
+ *   (event-dedupe.ts says when that happens).
  *
  * Failure modes
  * - A broker without the `rabbitmq_event_exchange` plugin has no `amq.rabbitmq.event`: the bind
@@ -18,6 +20,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { RabbitEvent } from '../model/observed.js';
 import type { AmqpConnection } from './amqp-connection.js';
+import { EventDeduplicator } from './event-dedupe.js';
 
 export const EVENT_EXCHANGE = 'amq.rabbitmq.event';
 const ROUTING_KEYS = ['queue.*', 'exchange.*', 'binding.*', 'vhost.*', 'policy.*'];
@@ -80,6 +83,7 @@ export function parseEvent(routingKey: string, headers: Record<string, unknown>)
 export class RabbitEventStream {
   private channel: Channel | undefined;
   private subscribed = false;
+  private readonly dedupe = new EventDeduplicator();
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
   /** One subscription per connection, however many paths ask for it. */
@@ -149,7 +153,8 @@ export class RabbitEventStream {
     await ch.consume(queue, (msg: ConsumeMessage | null) => {
       if (!msg) return;
       try {
-        this.o.onEvent(parseEvent(msg.fields.routingKey, (msg.properties.headers ?? {}) as Record<string, unknown>));
+        const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+        if (this.dedupe.first(msg.fields.routingKey, headers)) this.o.onEvent(parseEvent(msg.fields.routingKey, headers));
       } catch (err) {
         this.o.onError?.(err);
       }

@@ -78,6 +78,25 @@ describe('a batch on a connection Secret', () => {
     expect(condition(await batches.get('a'), 'DriftRepair')).toBeUndefined();
   });
 
+  it('repairs a hand deletion with one reconcile of that batch, also on a broker that delivers every event twice', async () => {
+    // RabbitMQ 3.10 can hold the event exchange's handler twice and publish each event twice (event-dedupe.ts).
+    const reconciles = async () => (await operator.metric('controller_runtime_reconcile_total')).filter((s) => s.labels.controller === 'rabbitqueuebatch').reduce((n, s) => n + s.value, 0);
+    await batches.waitFor('a', ready);
+    const settled = async () => {
+      let last = -1;
+      for (;;) {
+        const now = await reconciles();
+        if (now === last) return now;
+        last = now;
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+    };
+    const before = await settled();
+    await deleteQueueByHand(vh.name, 'a.q2');
+    await eventually(async () => expect(await getQueue(vh.name, 'a.q2')).toBeDefined(), { timeoutMs: 20_000, intervalMs: 100 });
+    expect((await settled()) - before).toBe(1);
+  });
+
   it('shares claims with every other Secret for the same broker: the younger batch gets Conflict naming the owner', async () => {
     await batches.create('b', { vhost: vh.name, rabbitmq: { connectionSecret: { name: 'second-user' } }, queues: [{ name: 'a.q2' }, { name: 'b.own' }] });
     const b = await batches.waitFor('b', (x) => item(x, 'queue/a.q2')?.status === 'Conflict');
