@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# A real three-node RabbitMQ cluster for the tests, run from the machine's own RabbitMQ
-# installation (no downloads) BESIDE the machine's broker, which this script never stops,
-# reconfigures or joins: the nodes have their own names, loopback-only ports, Erlang cookie,
-# config, plugins file, data and logs, all under $BROKER_CLUSTER_DIR.
+# A real three-node RabbitMQ cluster for the tests, and beside it one standalone node without the
+# rabbitmq_event_exchange plugin (a broker that sends no change events), run from the machine's
+# own RabbitMQ installation (no downloads) BESIDE the machine's broker, which this script never
+# stops, reconfigures or joins: the nodes have their own names, loopback-only ports, Erlang
+# cookie, config, plugins file, data and logs, all under $BROKER_CLUSTER_DIR.
 #
-#   hack/broker-cluster.sh up            start the three nodes (or reuse them) and cluster them
-#   hack/broker-cluster.sh down          stop exactly those three nodes and remove their state
+#   hack/broker-cluster.sh up            start the four nodes (or reuse them) and cluster the three
+#   hack/broker-cluster.sh down          stop exactly those four nodes and remove their state
 #   hack/broker-cluster.sh status        one line per node: name, ports, running or stopped
 #   hack/broker-cluster.sh info          the nodes, ports, user and password as JSON (for tests)
 #   hack/broker-cluster.sh stop-node N   stop node N (1..3) the way a lost node stops (the VM exits)
@@ -15,7 +16,9 @@
 # management API on 127.0.0.1:$((MGMT_PORT+N-1)) and Erlang distribution on
 # 127.0.0.1:$((DIST_PORT+N-1)). Defaults: 5681-5683, 15681-15683, 25681-25683 (the machine's
 # broker keeps 5672/15672/25672); the command-line tools use 35691-35720 for their own
-# distribution port. Override with BROKER_CLUSTER_AMQP_PORT, BROKER_CLUSTER_MGMT_PORT,
+# distribution port. The standalone node rabbitbatch-plain@localhost (cluster name
+# rabbitbatch-test-plain, plugin rabbitmq_management only) has the next port of each range:
+# 5684, 15684, 25684 by default. Override with BROKER_CLUSTER_AMQP_PORT, BROKER_CLUSTER_MGMT_PORT,
 # BROKER_CLUSTER_DIST_PORT, BROKER_CLUSTER_CTL_PORT, BROKER_CLUSTER_DIR,
 # BROKER_CLUSTER_USER / BROKER_CLUSTER_PASSWORD (the tests' user, administrator on the cluster).
 set -euo pipefail
@@ -30,7 +33,10 @@ CTL_PORT="${BROKER_CLUSTER_CTL_PORT:-35691}"
 USER_NAME="${BROKER_CLUSTER_USER:-rabbitbatch-test}"
 USER_PASSWORD="${BROKER_CLUSTER_PASSWORD:-rabbitbatch-test}"
 CLUSTER_NAME=rabbitbatch-test-cluster
+PLAIN_NAME=rabbitbatch-test-plain
 NODES=(1 2 3)
+# Every node this script starts: the cluster's three and the standalone one.
+ALL=(1 2 3 plain)
 # The installation's own scripts, not /usr/sbin's wrappers (those switch to the rabbitmq user and
 # the machine broker's directories).
 SBIN="${RABBITMQ_SBIN:-}"
@@ -47,6 +53,11 @@ log() { echo "broker-cluster: $*" >&2; }
 
 node_name() { echo "rabbitbatch-$1@localhost"; }
 node_dir() { echo "$DIR/node-$1"; }
+# Node N's ports are the Nth of each range; the standalone node's the 4th.
+offset() { if [[ $1 == plain ]]; then echo 3; else echo $(($1 - 1)); fi; }
+amqp_port() { echo $((AMQP_PORT + $(offset "$1"))); }
+mgmt_port() { echo $((MGMT_PORT + $(offset "$1"))); }
+dist_port() { echo $((DIST_PORT + $(offset "$1"))); }
 
 # Everything a node and the command-line tools talking to it need, and nothing from
 # /etc/rabbitmq: our own env file (empty), config, plugins file, cookie (via HOME) and directories.
@@ -58,8 +69,10 @@ node_env() {
   export RABBITMQ_NODENAME
   RABBITMQ_NODENAME="$(node_name "$n")"
   export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT=$((AMQP_PORT + n - 1))
-  export RABBITMQ_DIST_PORT=$((DIST_PORT + n - 1))
+  export RABBITMQ_NODE_PORT
+  RABBITMQ_NODE_PORT="$(amqp_port "$n")"
+  export RABBITMQ_DIST_PORT
+  RABBITMQ_DIST_PORT="$(dist_port "$n")"
   export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf"
   export RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
   export RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins"
@@ -106,20 +119,22 @@ prepare() {
     chmod 400 "$DIR/home/.erlang.cookie"
   fi
   : >"$DIR/rabbitmq-env.conf"
-  for n in "${NODES[@]}"; do
-    local d
+  for n in "${ALL[@]}"; do
+    local d name=$CLUSTER_NAME plugins=rabbitmq_management,rabbitmq_event_exchange
+    # The standalone node is the broker without change events: no amq.rabbitmq.event exchange.
+    [[ $n == plain ]] && name=$PLAIN_NAME plugins=rabbitmq_management
     d="$(node_dir "$n")"
     mkdir -p "$d/data" "$d/log"
     cat >"$d/rabbitmq.conf" <<EOF
-cluster_name = $CLUSTER_NAME
+cluster_name = $name
 management.tcp.ip = 127.0.0.1
-management.tcp.port = $((MGMT_PORT + n - 1))
+management.tcp.port = $(mgmt_port "$n")
 loopback_users.guest = true
 log.file.level = info
 log.console = false
 EOF
     echo "[]." >"$d/advanced.config"
-    echo "[rabbitmq_management,rabbitmq_event_exchange]." >"$d/enabled_plugins"
+    echo "[$plugins]." >"$d/enabled_plugins"
   done
 }
 
@@ -128,10 +143,10 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_node() {
   local n=$1
   if node_running "$n"; then return 0; fi
-  for port in $((AMQP_PORT + n - 1)) $((MGMT_PORT + n - 1)) $((DIST_PORT + n - 1)); do
+  for port in $(amqp_port "$n") $(mgmt_port "$n") $(dist_port "$n"); do
     port_taken "$port" && die "port 127.0.0.1:$port (node $(node_name "$n")) is taken by another process: set BROKER_CLUSTER_*_PORT to a free range"
   done
-  log "starting $(node_name "$n") (AMQP $((AMQP_PORT + n - 1)), management $((MGMT_PORT + n - 1)), distribution $((DIST_PORT + n - 1)))"
+  log "starting $(node_name "$n") (AMQP $(amqp_port "$n"), management $(mgmt_port "$n"), distribution $(dist_port "$n"))"
   (node_env "$n" && cd "$(node_dir "$n")" && "$SBIN/rabbitmq-server" -detached >"$(node_dir "$n")/log/startup.log" 2>&1) ||
     die "$(node_name "$n") did not start; see $(node_dir "$n")/log/"
 }
@@ -147,7 +162,8 @@ wait_node() {
 }
 
 wait_management() {
-  local n=$1 port=$((MGMT_PORT + $1 - 1)) auth="${2:-$USER_NAME:$USER_PASSWORD}"
+  local n=$1 port auth="${2:-$USER_NAME:$USER_PASSWORD}"
+  port="$(mgmt_port "$n")"
   for _ in $(seq 1 120); do
     curl -fsS -u "$auth" -o /dev/null "http://127.0.0.1:$port/api/overview?columns=cluster_name" 2>/dev/null && return 0
     sleep 0.5
@@ -161,39 +177,44 @@ clustered() {
 }
 
 # guest may log in from loopback, which is all these nodes listen on; it creates the tests' user
-# (users are cluster-wide). The management API answers in milliseconds where each rabbitmqctl
-# call starts a VM (seconds on a small machine).
+# on node N (users are cluster-wide: node 1 for the cluster, and the standalone node). The
+# management API answers in milliseconds where each rabbitmqctl call starts a VM (seconds on a
+# small machine).
 ensure_user() {
-  local api="http://127.0.0.1:$MGMT_PORT/api"
-  wait_management 1 guest:guest
+  local n=$1 api
+  api="http://127.0.0.1:$(mgmt_port "$n")/api"
+  wait_management "$n" guest:guest
   curl -fsS -u guest:guest -X PUT -H 'content-type: application/json' -o /dev/null \
     -d "{\"password\":\"$USER_PASSWORD\",\"tags\":\"administrator\"}" "$api/users/$USER_NAME" ||
-    die "could not create user $USER_NAME on $(node_name 1)"
+    die "could not create user $USER_NAME on $(node_name "$n")"
   curl -fsS -u guest:guest -X PUT -H 'content-type: application/json' -o /dev/null \
     -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/%2F/$USER_NAME" ||
-    die "could not give $USER_NAME permissions on vhost / of $(node_name 1)"
+    die "could not give $USER_NAME permissions on vhost / of $(node_name "$n")"
 }
 
-# The cluster runs as it should: every node's management API answers and lists all three nodes
-# running (one HTTP request per node, so a reused cluster costs well under a second).
+# The nodes run as they should: every cluster node's management API answers and lists all three
+# nodes running, and the standalone node's lists itself alone (one HTTP request per node, so
+# reusing them costs well under a second).
 healthy() {
+  local nodes
   for n in "${NODES[@]}"; do
-    local nodes
-    nodes="$(curl -fsS -m 5 -u "$USER_NAME:$USER_PASSWORD" "http://127.0.0.1:$((MGMT_PORT + n - 1))/api/nodes?columns=name,running" 2>/dev/null)" || return 1
+    nodes="$(curl -fsS -m 5 -u "$USER_NAME:$USER_PASSWORD" "http://127.0.0.1:$(mgmt_port "$n")/api/nodes?columns=name,running" 2>/dev/null)" || return 1
     for m in "${NODES[@]}"; do
       grep -q "{\"name\":\"$(node_name "$m")\",\"running\":true}" <<<"$nodes" || return 1
     done
   done
+  nodes="$(curl -fsS -m 5 -u "$USER_NAME:$USER_PASSWORD" "http://127.0.0.1:$(mgmt_port plain)/api/nodes?columns=name,running" 2>/dev/null)" || return 1
+  [[ "$nodes" == "[{\"name\":\"$(node_name plain)\",\"running\":true}]" ]]
 }
 
 up() {
   if [[ -s "$DIR/home/.erlang.cookie" ]] && healthy; then
-    log "reusing the running cluster $CLUSTER_NAME ($(node_name 1) .. $(node_name 3))"
+    log "reusing the running cluster $CLUSTER_NAME ($(node_name 1) .. $(node_name 3)) and $(node_name plain)"
     return 0
   fi
   prepare
-  for n in "${NODES[@]}"; do start_node "$n"; done
-  for n in "${NODES[@]}"; do wait_node "$n"; done
+  for n in "${ALL[@]}"; do start_node "$n"; done
+  for n in "${ALL[@]}"; do wait_node "$n"; done
   for n in 2 3; do
     if ! clustered "$n"; then
       log "joining $(node_name "$n") to $(node_name 1)"
@@ -202,10 +223,12 @@ up() {
       } >>"$(node_dir "$n")/log/join.log" 2>&1 || die "$(node_name "$n") could not join $(node_name 1); see $(node_dir "$n")/log/join.log"
     fi
   done
-  ensure_user
-  for n in "${NODES[@]}"; do wait_management "$n"; done
-  healthy || die "the nodes did not form one cluster of three running nodes: see $DIR/node-*/log/"
+  ensure_user 1
+  ensure_user plain
+  for n in "${ALL[@]}"; do wait_management "$n"; done
+  healthy || die "the nodes did not form one cluster of three running nodes beside one standalone node: see $DIR/node-*/log/"
   log "cluster $CLUSTER_NAME up: $(for n in "${NODES[@]}"; do printf '%s ' "$(node_name "$n")"; done)(management http://127.0.0.1:$MGMT_PORT-$((MGMT_PORT + 2)), user $USER_NAME)"
+  log "standalone $(node_name plain) ($PLAIN_NAME, no rabbitmq_event_exchange) up: management http://127.0.0.1:$(mgmt_port plain), AMQP 127.0.0.1:$(amqp_port plain)"
 }
 
 stop_node() {
@@ -221,31 +244,36 @@ stop_node() {
 }
 
 down() {
-  for n in "${NODES[@]}"; do stop_node "$n"; done
-  for n in "${NODES[@]}"; do
+  for n in "${ALL[@]}"; do stop_node "$n"; done
+  for n in "${ALL[@]}"; do
     ! node_pid "$n" >/dev/null || die "$(node_name "$n") is still running (PID $(node_pid "$n")); state left in $DIR"
   done
   rm -rf "$DIR"
-  log "stopped rabbitbatch-1..3@localhost and removed $DIR"
+  log "stopped rabbitbatch-1..3@localhost and $(node_name plain), and removed $DIR"
 }
 
 status() {
-  for n in "${NODES[@]}"; do
+  for n in "${ALL[@]}"; do
     local state=stopped
     node_running "$n" && state=running
-    echo "$(node_name "$n") amqp=127.0.0.1:$((AMQP_PORT + n - 1)) management=http://127.0.0.1:$((MGMT_PORT + n - 1)) dist=$((DIST_PORT + n - 1)) $state"
+    echo "$(node_name "$n") amqp=127.0.0.1:$(amqp_port "$n") management=http://127.0.0.1:$(mgmt_port "$n") dist=$(dist_port "$n") $state"
   done
+}
+
+node_json() {
+  printf '{"name":"%s","amqpPort":%d,"managementPort":%d,"distPort":%d}' "$(node_name "$1")" "$(amqp_port "$1")" "$(mgmt_port "$1")" "$(dist_port "$1")"
 }
 
 info() {
   local sep=''
   printf '{"clusterName":"%s","username":"%s","password":"%s","nodes":[' "$CLUSTER_NAME" "$USER_NAME" "$USER_PASSWORD"
   for n in "${NODES[@]}"; do
-    printf '%s{"name":"%s","amqpPort":%d,"managementPort":%d,"distPort":%d}' "$sep" "$(node_name "$n")" $((AMQP_PORT + n - 1)) $((MGMT_PORT + n - 1)) $((DIST_PORT + n - 1))
+    printf '%s%s' "$sep" "$(node_json "$n")"
     sep=,
   done
-  printf ']}\n'
+  printf '],"plain":{"clusterName":"%s","node":%s}}\n' "$PLAIN_NAME" "$(node_json plain)"
 }
+
 
 node_arg() {
   [[ "${1:-}" =~ ^[123]$ ]] || die "node number 1, 2 or 3 expected, got '${1:-}'"

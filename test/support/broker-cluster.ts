@@ -1,8 +1,8 @@
 /**
- * The three-node RabbitMQ cluster of hack/broker-cluster.sh (beside the machine's broker, which
- * it never touches): started or reused by `ensureBrokerCluster()`, one node stopped and started
- * again, and direct management API / AMQP access to a chosen node, so tests assert what the
- * cluster holds.
+ * The three-node RabbitMQ cluster of hack/broker-cluster.sh and its standalone node without the
+ * event-exchange plugin (beside the machine's broker, which it never touches): started or reused
+ * by `ensureBrokerCluster()`, one node stopped and started again, and direct management API /
+ * AMQP access to a chosen node, so tests assert what the cluster holds.
  *
  * Every call into the script is asynchronous: rabbitmqctl takes seconds, and a synchronous child
  * process would freeze the operator running in the test process meanwhile.
@@ -31,6 +31,8 @@ export interface BrokerCluster {
   username: string;
   password: string;
   nodes: ClusterNode[];
+  /** The standalone node beside the cluster: a broker of its own, without rabbitmq_event_exchange. */
+  plain: { clusterName: string; node: ClusterNode };
   /** True when this call started it: the caller stops it again (`brokerClusterDown`) when done. */
   startedHere: boolean;
 }
@@ -39,8 +41,17 @@ interface ScriptInfo {
   clusterName: string;
   username: string;
   password: string;
-  nodes: { name: string; amqpPort: number; managementPort: number }[];
+  nodes: ScriptNode[];
+  plain: { clusterName: string; node: ScriptNode };
 }
+
+interface ScriptNode {
+  name: string;
+  amqpPort: number;
+  managementPort: number;
+}
+
+const withUrls = (n: ScriptNode): ClusterNode => ({ ...n, managementUrl: `http://127.0.0.1:${n.managementPort}`, amqpUrl: `amqp://127.0.0.1:${n.amqpPort}` });
 
 async function script(...args: string[]): Promise<string> {
   try {
@@ -54,21 +65,19 @@ async function script(...args: string[]): Promise<string> {
 
 async function info(): Promise<Omit<BrokerCluster, 'startedHere'>> {
   const raw = JSON.parse(await script('info')) as ScriptInfo;
-  return {
-    ...raw,
-    nodes: raw.nodes.map((n) => ({ ...n, managementUrl: `http://127.0.0.1:${n.managementPort}`, amqpUrl: `amqp://127.0.0.1:${n.amqpPort}` })),
-  };
+  return { ...raw, nodes: raw.nodes.map(withUrls), plain: { ...raw.plain, node: withUrls(raw.plain.node) } };
 }
 
-/** Starts the cluster (about a minute from nothing) or reuses the running one (well under a second). */
+/** Starts the cluster and the standalone node (about a minute from nothing) or reuses the running ones (well under a second). */
 export async function ensureBrokerCluster(): Promise<BrokerCluster> {
   const cluster = await info();
   const running = await runningNodes(cluster, cluster.nodes[0]!).catch(() => []);
+  const plainRunning = await runningNodes(cluster, cluster.plain.node).catch(() => []);
   await script('up');
-  return { ...cluster, startedHere: running.length < cluster.nodes.length };
+  return { ...cluster, startedHere: running.length < cluster.nodes.length || plainRunning.length === 0 };
 }
 
-/** Stops exactly the cluster's three nodes and removes their state. */
+/** Stops exactly the cluster's three nodes and the standalone node, and removes their state. */
 export async function brokerClusterDown(): Promise<void> {
   await script('down');
 }
@@ -108,18 +117,18 @@ export async function runningNodes(cluster: Pick<BrokerCluster, 'username' | 'pa
 
 const v = encodeURIComponent;
 
-/** A vhost of the test's own on the cluster, with the cluster user's permissions. */
-export async function createClusterVhost(cluster: BrokerCluster, prefix: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
-  const node = cluster.nodes[0]!;
+/** A vhost of the test's own on the cluster (or on the broker of `node`), with the cluster user's permissions. */
+export async function createClusterVhost(cluster: BrokerCluster, prefix: string, node = cluster.nodes[0]!): Promise<{ name: string; cleanup: () => Promise<void> }> {
+  const nodes = cluster.nodes.includes(node) ? cluster.nodes : [node];
   const name = `t-${prefix}-${randomBytes(3).toString('hex')}`;
   const created = await clusterMgmt(cluster, node, `/api/vhosts/${v(name)}`, { method: 'PUT', body: {} });
-  if (created.status >= 300) throw new Error(`could not create vhost ${name} on the cluster: ${created.status} ${JSON.stringify(created.json)}`);
+  if (created.status >= 300) throw new Error(`could not create vhost ${name} on ${node.name}: ${created.status} ${JSON.stringify(created.json)}`);
   await clusterMgmt(cluster, node, `/api/permissions/${v(name)}/${v(cluster.username)}`, { method: 'PUT', body: { configure: '.*', write: '.*', read: '.*' } });
   return {
     name,
     // Any running node will do: the test may have left one stopped.
     cleanup: async () => {
-      for (const n of cluster.nodes) {
+      for (const n of nodes) {
         const res = await clusterMgmt(cluster, n, `/api/vhosts/${v(name)}`, { method: 'DELETE' }).catch(() => undefined);
         if (res && res.status < 300) return;
       }
