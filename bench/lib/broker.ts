@@ -148,6 +148,31 @@ export async function parallelOps(base: string, ops: HttpOp[], concurrency: numb
   }
 }
 
+/**
+ * The floor for any client at this round trip: the requests sent blindly (no read, no check after),
+ * each dependency level all at once (exchanges and queues, then bindings), over `concurrency`
+ * keep-alive sockets opened before the clock starts.
+ */
+export async function levelledOps(base: string, ops: HttpOp[], concurrency: number): Promise<number> {
+  const pool = new Pool(base, { connections: concurrency });
+  const levels = [ops.filter((o) => o.method === 'PUT'), ops.filter((o) => o.method === 'POST')];
+  try {
+    await warmPool(pool, concurrency);
+    return await timed(async () => {
+      for (const level of levels) {
+        const queue = [...level].reverse();
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            for (let op = queue.pop(); op !== undefined; op = queue.pop()) await send(pool, op);
+          }),
+        );
+      }
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
 export const parallelPuts = (base: string, vhost: string, names: string[], concurrency: number) => parallelOps(base, queueOps(vhost, names), concurrency);
 
 /** (c) AMQP `assertQueue` on `channels` channels of one connection. */
