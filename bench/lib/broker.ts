@@ -14,10 +14,29 @@ export async function withVhost<T>(prefix: string, fn: (vhost: string) => Promis
   const vhost = `bench-${prefix}-${randomBytes(3).toString('hex')}`;
   await call(MGMT, 'PUT', `/api/vhosts/${v(vhost)}`, '{}');
   await call(MGMT, 'PUT', `/api/permissions/${v(vhost)}/guest`, JSON.stringify({ configure: '.*', write: '.*', read: '.*' }));
+  await untilUsable(vhost);
   try {
     return await fn(vhost);
   } finally {
     await deleteVhost(vhost);
+  }
+}
+
+/**
+ * A new vhost on a busy 3.10 broker can answer 400 to a queue declaration for a while (its message
+ * stores still starting): wait until a probe queue declares, before any clock starts.
+ */
+async function untilUsable(vhost: string): Promise<void> {
+  const probe = `/api/queues/${v(vhost)}/bench-probe`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await call(MGMT, 'PUT', probe, queueBody);
+      await call(MGMT, 'DELETE', probe);
+      return;
+    } catch (err) {
+      if (attempt >= 60) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 
