@@ -32,7 +32,7 @@ async function deleteVhost(vhost: string): Promise<void> {
       return;
     } catch (err) {
       if (/\b404\b/.test((err as Error).message)) return;
-      if (attempt >= 12) throw new Error(`vhost ${vhost} left on the broker: ${(err as Error).message}`);
+      if (attempt >= 12) throw new Error(`vhost ${vhost} left on the broker: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 15_000));
     }
   }

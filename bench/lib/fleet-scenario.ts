@@ -90,7 +90,7 @@ async function patiently<T>(what: string, call: () => Promise<T>, alreadyDone?: 
       const code = (err as { code?: unknown }).code;
       if (typeof code === 'number' && code === alreadyDone) return undefined;
       const transient = typeof code !== 'number' || code === 429 || code >= 500;
-      if (!transient || attempt >= 8) throw new Error(`${what}: ${(err as Error).message.split('\n')[0]}`);
+      if (!transient || attempt >= 8) throw new Error(`${what}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
       await sleepMs(500 * attempt);
     }
   }
