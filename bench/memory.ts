@@ -62,7 +62,9 @@ const build = buildImageLayout();
 const previous = PARTS.includes('operator') ? buildImageLayout(BASELINE_REF) : undefined;
 try {
   const built: Entry = { builtDir: build.builtDir };
-  const fleet = (entry: Entry, env: Record<string, string>) => runFleet({ prefix: 'memory', entry, replicas: 1, resources: R, queuesPerResource: Q, restart: false, idleMs: 5000, env });
+  // Each variant's figures are saved as soon as they are taken: deleting 10,000 queues afterwards can take minutes.
+  const fleet = (key: string, commit: string, entry: Entry, env: Record<string, string>) =>
+    runFleet({ prefix: 'memory', entry, replicas: 1, resources: R, queuesPerResource: Q, restart: false, idleMs: 5000, env, onFigures: (f) => ((figures[key] = { commit, runtimeEnv: env, ...f }), save()) });
 
   // Baseline: a bare Node process of the same binary (what no JavaScript of ours costs), idle as long as the operator.
   const bare = await runWithPeakRss(['-e', 'setTimeout(() => {}, 5000)']);
@@ -71,11 +73,10 @@ try {
     // The previous build first, then this one: the same scenario, one after the other on the same broker and API server.
     let before: FleetFigures | undefined;
     if (previous) {
-      before = await fleet({ builtDir: previous.builtDir }, { NODE_OPTIONS: BASELINE_FLAGS });
-      figures.previous = { commit: previous.commit, nodeOptions: BASELINE_FLAGS, ...before };
-      save();
+      before = await fleet('previous', previous.commit, { builtDir: previous.builtDir }, { NODE_OPTIONS: BASELINE_FLAGS });
+      figures.previous = { commit: previous.commit, runtimeEnv: { NODE_OPTIONS: BASELINE_FLAGS }, ...before };
     }
-    const now = await fleet(built, RUNTIME_ENV);
+    const now = await fleet('operator', build.commit, built, RUNTIME_ENV);
     figures.operator = { commit: build.commit, runtimeEnv: RUNTIME_ENV, ...now };
     const [idle, start, peak] = [now.idleRssMb[0]!, now.startRssMb[0]!, now.reconcile.peakRssMb[0]!];
     const vs = (what: string, mb: number) => `vs ${what} (${mb.toFixed(0)} MB)`;

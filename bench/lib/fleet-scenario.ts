@@ -34,6 +34,8 @@ export interface FleetOptions {
   /** Called with the vhost once every item is Ready, before the restart (e.g. to measure planning on it). */
   whileReady?: (vhost: string) => Promise<void>;
   timeoutMs?: number;
+  /** Called with the figures as soon as they are taken, before the clean-up (which can take minutes on a busy broker). */
+  onFigures?: (f: FleetFigures) => void;
 }
 
 export interface PhaseFigures {
@@ -134,7 +136,11 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         await assertAllReady(objects, ns, R);
         const reconcile = await phase(running, started, R);
         await o.whileReady?.(vhost);
-        if (!o.restart) return (taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile });
+        if (!o.restart) {
+          taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile };
+          o.onFigures?.(taken);
+          return taken;
+        }
 
         await stopReplicas(running);
         const restarted = performance.now();
@@ -142,7 +148,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         running = await startReplicas(kc, replicaOptions, 0);
         await waitUntil(running, timeoutMs, (t) => idle(t) && metricSum(t, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="(success|requeue_after)"\\}`)) >= R);
         const reverify = await phase(running, restarted, R);
-        return (taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile, reverify });
+        taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile, reverify };
+        o.onFigures?.(taken);
+        return taken;
       } finally {
         // Before the vhost goes: running replicas would take its deletion for drift.
         await stopReplicas(running);
