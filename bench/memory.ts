@@ -13,7 +13,8 @@
  * Deployment's flags (to compare V8 settings). The result file is written after each part, so a
  * failure later in the run keeps what was measured.
  * MEMORY_PARTS=operator runs only the operator part (the 1 GB CLI publish takes minutes);
- * MEMORY_PARTS=operator-new skips the previous build.
+ * MEMORY_PARTS=operator-new skips the previous build; MEMORY_SPLIT=1 also runs this build with
+ * the previous flags (what the code changed, apart from the flags).
  */
 import { createWriteStream, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,9 @@ try {
       before = await fleet('previous', previous.commit, { builtDir: previous.builtDir }, { NODE_OPTIONS: BASELINE_FLAGS });
       figures.previous = { commit: previous.commit, runtimeEnv: { NODE_OPTIONS: BASELINE_FLAGS }, ...before };
     }
+    // MEMORY_SPLIT=1: this build also with the previous build's effective flags (its CLI added a
+    // 16 MB semi-space), to tell what the code changed from what the flags did.
+    const split = process.env.MEMORY_SPLIT === '1' ? await fleet('thisBuildPreviousFlags', build.commit, built, { NODE_OPTIONS: `${BASELINE_FLAGS} --max-semi-space-size=16` }) : undefined;
     const now = await fleet('operator', build.commit, built, RUNTIME_ENV);
     figures.operator = { commit: build.commit, runtimeEnv: RUNTIME_ENV, ...now };
     const [idle, start, peak] = [now.idleRssMb[0]!, now.startRssMb[0]!, now.reconcile.peakRssMb[0]!];
@@ -87,6 +91,12 @@ try {
     rows.push({ name: 'operator (built) peak RSS until idle (VmHWM: start-up included)', value: start, unit: 'MB' });
     rows.push({ name: `operator (built, ${flags}) peak RSS, ${R} resources / ${R * Q} queues all Ready`, value: peak, unit: 'MB', ...(before ? { baseline: vs(prev, before.reconcile.peakRssMb[0]!), ratio: peak / before.reconcile.peakRssMb[0]! } : { baseline: vs('at start', start), ratio: peak / start }), goal: '<= 200 MB', met: peak <= 200 });
     if (before) rows.push({ name: `operator (built): time to all ${R * Q} queues Ready (the reconcile rate the flags must keep)`, value: now.reconcile.seconds, unit: 's', baseline: `vs ${prev} (${before.reconcile.seconds.toFixed(1)} s)`, ratio: now.reconcile.seconds / before.reconcile.seconds });
+    if (split) {
+      const f = `this build with the previous flags (${BASELINE_FLAGS} --max-semi-space-size=16)`;
+      rows.push({ name: 'operator (built) RSS idle against this build with the previous flags', value: idle, unit: 'MB', baseline: vs(f, split.idleRssMb[0]!), ratio: idle / split.idleRssMb[0]! });
+      rows.push({ name: `operator (built) peak RSS, ${R * Q} queues all Ready, against this build with the previous flags`, value: peak, unit: 'MB', baseline: vs(f, split.reconcile.peakRssMb[0]!), ratio: peak / split.reconcile.peakRssMb[0]! });
+      rows.push({ name: `operator (built): time to all ${R * Q} queues Ready against this build with the previous flags`, value: now.reconcile.seconds, unit: 's', baseline: `vs ${f} (${split.reconcile.seconds.toFixed(1)} s)`, ratio: now.reconcile.seconds / split.reconcile.seconds });
+    }
     rows.push({ name: `operator (built) RSS when all ${R} are Ready`, value: now.reconcile.endRssMb[0]!, unit: 'MB' });
     rows.push({ name: 'operator (built): added by the resources', value: Math.max(0, peak - start), unit: 'MB' });
     rows.push({ name: 'operator (built): V8 heap in use at the end (the rest of the RSS is code, buffers, freed-but-kept pages)', value: now.reconcile.heapUsedMb[0]!, unit: 'MB' });
