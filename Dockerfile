@@ -19,7 +19,11 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: Node 24, production dependencies, compiled output, non-root -------------------
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# Two glibc malloc arenas instead of one per thread (the V8 and libuv worker threads each got
+# their own): a few MB less RSS, no measurable cost (bench/memory.ts). V8's young generation is
+# capped by the CLI itself (src/cli/young-generation.ts); the old generation's cap goes with the
+# container's memory limit, so deploy/ sets it in NODE_OPTIONS beside that limit.
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Files owned by root and not writable by the runtime user: with readOnlyRootFilesystem in the
 # Deployment nothing is writable anyway, but a process running without it cannot modify itself.

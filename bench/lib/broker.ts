@@ -40,7 +40,10 @@ async function untilUsable(vhost: string): Promise<void> {
   }
 }
 
-/** Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive: ask again (404: gone). */
+/**
+ * Deleting a vhost of 10,000 queues can outlast a busy broker's keep-alive, or the broker closes
+ * the connection while it works: ask again (404: gone) for up to ~3 minutes, then name the vhost.
+ */
 async function deleteVhost(vhost: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -48,8 +51,8 @@ async function deleteVhost(vhost: string): Promise<void> {
       return;
     } catch (err) {
       if (/\b404\b/.test((err as Error).message)) return;
-      if (attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 5000));
+      if (attempt >= 12) throw new Error(`vhost ${vhost} left on the broker: ${(err as Error).message}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 15_000));
     }
   }
 }

@@ -13,7 +13,7 @@ import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/sch
 import { withVhost } from './broker.js';
 import { deleteBatchesAndNamespace } from './cleanup.js';
 import { currentRss, histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
-import type { Entry } from './processes.js';
+import { rssKinds, type Entry } from './processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const api = { group: GROUP, version: VERSION, plural: PLURAL };
@@ -34,6 +34,8 @@ export interface FleetOptions {
   /** Called with the vhost once every item is Ready, before the restart (e.g. to measure planning on it). */
   whileReady?: (vhost: string) => Promise<void>;
   timeoutMs?: number;
+  /** Called with the figures as soon as they are taken, before the clean-up (which can take minutes on a busy broker). */
+  onFigures?: (f: FleetFigures) => void;
 }
 
 export interface PhaseFigures {
@@ -51,6 +53,8 @@ export interface PhaseFigures {
   endRssMb: number[];
   /** V8 heap in use per replica at the end (nodejs_heap_size_used_bytes): how much of the RSS is JavaScript objects. */
   heapUsedMb: number[];
+  /** V8 heap in use per space (old, large_object, new, code, ...) per replica at the end: what the heap is made of. */
+  heapSpacesMb: Record<string, number>[];
 }
 
 export interface FleetFigures {
@@ -62,8 +66,36 @@ export interface FleetFigures {
   startRssMb: number[];
   /** RSS (VmRSS) of each replica after `idleMs` ready with nothing to do. */
   idleRssMb: number[];
+  /** The idle RSS of each replica split into anonymous and file-backed pages (smaps_rollup). */
+  idleRssKinds: ({ anonymousMb: number; fileMb: number } | undefined)[];
+  /** V8 heap in use per space of each replica when idle. */
+  idleHeapSpacesMb: Record<string, number>[];
   reconcile: PhaseFigures;
   reverify?: PhaseFigures;
+  /** Clean-up that failed after the figures were taken (they stand; what was left is named here). */
+  cleanupError?: string;
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A call to the API server, again after a reset connection, a 429 or a 5xx: on this shared
+ * machine the API server is sometimes too busy to answer, and one lost call must not lose a
+ * run of many minutes. `alreadyDone`: a status that means an earlier attempt got through (409
+ * for a create whose answer was lost).
+ */
+async function patiently<T>(what: string, call: () => Promise<T>, alreadyDone?: number): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number' && code === alreadyDone) return undefined;
+      const transient = typeof code !== 'number' || code === 429 || code >= 500;
+      if (!transient || attempt >= 8) throw new Error(`${what}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      await sleepMs(500 * attempt);
+    }
+  }
 }
 
 export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
@@ -71,12 +103,13 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
   kc.loadFromFile(KUBECONFIG);
   const objects = kc.makeApiClient(CustomObjectsApi);
   const ns = `bench-${o.prefix}-${randomBytes(3).toString('hex')}`;
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+  await patiently(`create namespace ${ns}`, () => kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } }));
   const identities = Array.from({ length: o.replicas }, (_, i) => `${o.prefix}-${i}`);
   const replicaOptions: ReplicaOptions = { entry: o.entry, namespace: ns, identities, ...(o.nodeFlags ? { nodeFlags: o.nodeFlags } : {}), ...(o.env ? { env: o.env } : {}) };
   const { resources: R, queuesPerResource: Q } = o;
   const timeoutMs = o.timeoutMs ?? 15 * 60_000;
   let running: Replica[] = [];
+  let taken: FleetFigures | undefined;
   try {
     return await withVhost(o.prefix, async (vhost) => {
       try {
@@ -84,6 +117,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         await sleep(o.idleMs ?? 1000);
         const startRssMb = peakRss(running);
         const idleRssMb = currentRss(running);
+        const idleRssKinds = running.map((r) => rssKinds(r.child.pid!));
+        const idleHeapSpacesMb = heapSpaces(await scrapeAll(running));
 
         const started = performance.now();
         const names = Array.from({ length: R }, (_, r) => `r${r}`);
@@ -92,7 +127,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
           Array.from({ length: 10 }, async () => {
             for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
               const spec = { vhost, queues: Array.from({ length: Q }, (_, q) => ({ name: `${n}.q${q}` })) };
-              await objects.createNamespacedCustomObject({ ...api, namespace: ns, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: n }, spec } });
+              await patiently(`create ${n}`, () => objects.createNamespacedCustomObject({ ...api, namespace: ns, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: n }, spec } }), 409);
             }
           }),
         );
@@ -101,7 +136,11 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         await assertAllReady(objects, ns, R);
         const reconcile = await phase(running, started, R);
         await o.whileReady?.(vhost);
-        if (!o.restart) return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, reconcile };
+        if (!o.restart) {
+          taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile };
+          o.onFigures?.(taken);
+          return taken;
+        }
 
         await stopReplicas(running);
         const restarted = performance.now();
@@ -109,15 +148,23 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         running = await startReplicas(kc, replicaOptions, 0);
         await waitUntil(running, timeoutMs, (t) => idle(t) && metricSum(t, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="(success|requeue_after)"\\}`)) >= R);
         const reverify = await phase(running, restarted, R);
-        return { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, reconcile, reverify };
+        taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile, reverify };
+        o.onFigures?.(taken);
+        return taken;
       } finally {
         // Before the vhost goes: running replicas would take its deletion for drift.
         await stopReplicas(running);
       }
     });
+  } catch (err) {
+    // The figures are in: a clean-up that failed (a busy broker dropping the connection while it
+    // deletes 10,000 queues) is reported beside them rather than throwing them away.
+    if (!taken) throw err;
+    console.error(`clean-up after ${o.prefix}: ${(err as Error).message}`);
+    return { ...taken, cleanupError: (err as Error).message };
   } finally {
     await stopReplicas(running);
-    await deleteBatchesAndNamespace(kc, ns);
+    await deleteBatchesAndNamespace(kc, ns).catch((err: Error) => console.error(`clean-up of ${ns}: ${err.message}`));
   }
 }
 
@@ -142,8 +189,12 @@ async function phase(replicas: Replica[], since: number, resources: number): Pro
     peakRssMb: peakRss(replicas),
     endRssMb: currentRss(replicas),
     heapUsedMb: texts.map((t) => metricSum([t], /^nodejs_heap_size_used_bytes /) / 2 ** 20),
+    heapSpacesMb: heapSpaces(texts),
   };
 }
+
+/** nodejs_heap_space_size_used_bytes of each scrape, in MB, spaces in use only. */
+const heapSpaces = (texts: string[]) => texts.map((t) => Object.fromEntries([...t.matchAll(/^nodejs_heap_space_size_used_bytes\{space="(\w+)"\} (\d+)/gm)].map((m) => [m[1]!, Math.round((Number(m[2]) / 2 ** 20) * 10) / 10] as const).filter(([, mb]) => mb > 0)));
 
 async function waitUntil(replicas: Replica[], timeoutMs: number, done: (texts: string[]) => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -159,7 +210,7 @@ async function waitUntil(replicas: Replica[], timeoutMs: number, done: (texts: s
 /** Every resource says Ready on the API server; the last status writes may land a moment after the items metric (up to 60 s). */
 async function assertAllReady(objects: CustomObjectsApi, namespace: string, expected: number): Promise<void> {
   for (let i = 0; ; i++) {
-    const list = (await objects.listNamespacedCustomObject({ ...api, namespace })) as { items: RabbitQueueBatch[] };
+    const list = (await patiently('list', () => objects.listNamespacedCustomObject({ ...api, namespace })))! as { items: RabbitQueueBatch[] };
     const ready = list.items.filter((b) => b.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
     if (ready === expected) return;
     if (i >= 60) throw new Error(`${ready} of ${expected} resources Ready`);

@@ -69,7 +69,11 @@ async function startReplica(identity: string, o: ReplicaOptions, sharding: boole
     if (child.exitCode !== null) throw new Error(`operator ${identity} exited (${child.exitCode}): ${out}`);
     const ok = await fetch(`http://127.0.0.1:${probePort}/readyz`).then((r) => r.status === 200, () => false);
     if (ok) return replica;
-    if (i > 600) throw new Error(`operator ${identity} not ready after 60 s: ${out}`);
+    if (i > 600) {
+      // Not left running: nobody else holds it to stop it later.
+      child.kill('SIGKILL');
+      throw new Error(`operator ${identity} not ready after 60 s: ${out}`);
+    }
     await sleep(100);
   }
 }

@@ -48,7 +48,7 @@ export function planPolicies({ spec, observed, owned, claimed }: PolicyPlanInput
   const puts: Operation[] = [];
   const deletes: Operation[] = [];
   const desired = new Set<string>();
-  const lists: [PolicyKind, (PolicySpec | OperatorPolicySpec)[], Map<string, ObservedPolicy>, (n: string) => string][] = [
+  const lists: [PolicyKind, (PolicySpec | OperatorPolicySpec)[], ReadonlyMap<string, ObservedPolicy>, (n: string) => string][] = [
     ['policy', spec.policies, observed.policies ?? new Map(), policyId],
     ['operator-policy', spec.operatorPolicies, observed.operatorPolicies ?? new Map(), operatorPolicyId],
   ];

@@ -46,7 +46,7 @@ const appliesTo = (c: Candidate, kind: 'queue' | 'exchange', name: string) =>
   (c.applyTo === 'all' || c.applyTo === `${kind}s`) && (matcher(c.pattern)?.test(name) ?? false);
 
 /** What the vhost will hold once the batch is applied: the batch's own policies over the others. */
-function candidates(declared: readonly Candidate[], observed: Map<string, ObservedPolicy> | undefined): Candidate[] {
+function candidates(declared: readonly Candidate[], observed: ReadonlyMap<string, ObservedPolicy> | undefined): Candidate[] {
   const byName = new Map<string, Candidate>([...(observed ?? new Map<string, ObservedPolicy>()).values()].map((p) => [p.name, p]));
   for (const p of declared) byName.set(p.name, p);
   return [...byName.values()];

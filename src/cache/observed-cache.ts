@@ -21,9 +21,9 @@
  *   a kind when an unknown name is one the caller asked for (`wanted`; every name when it gives
  *   none), so replicas creating disjoint objects in one vhost do not make each other re-list it.
  * - `observe` returns a snapshot: later writes never change what an earlier caller holds. L1
- *   keeps each list indexed by identity and hands that index out as is; a write copies it only
- *   when a caller holds the current version (copy on write), so a reconcile costs one copy of
- *   the vhost at most instead of one per observe and one per write.
+ *   keeps each list indexed by identity and hands that index out as is; a write makes a new
+ *   version only when a caller holds the current one, and versions share everything but their
+ *   recent changes (`LayeredMap`), so a reconcile does not copy the vhost.
  */
 import { LRUCache } from 'lru-cache';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
@@ -31,6 +31,7 @@ import { bindingId, bindingInstanceId, parseResource } from '../model/identity.j
 import type { ObservedBinding, ObservedExchange, ObservedPolicy, ObservedQueue, ObservedVhost, RabbitEvent } from '../model/observed.js';
 import type { Operation } from '../model/operation.js';
 import { queueArguments } from '../model/queue-arguments.js';
+import { LayeredMap } from './layered-map.js';
 import type { SharedCache } from './shared-cache.js';
 
 type Kind = 'queue' | 'exchange' | 'binding' | 'vhost' | 'policy' | 'operator-policy';
@@ -42,18 +43,19 @@ type Loader = () => Promise<RawEntry>;
 /**
  * L1 form of a list: items by identity (name; a binding by source, destination, type and
  * properties key), and whether a snapshot of this version has been handed out, after which it
- * must not change in place.
+ * must not change in place. Versions share their items (`LayeredMap`), so a new version costs a
+ * copy of the recent changes, not of the whole vhost.
  */
 class ListEntry {
   handedOut = false;
   #bindings?: ObservedBinding[];
   constructor(
     readonly kind: Exclude<Kind, 'vhost'>,
-    readonly byId: Map<string, unknown>,
+    readonly byId: LayeredMap<unknown>,
   ) {}
 
   static of(kind: Exclude<Kind, 'vhost'>, items: unknown[]): ListEntry {
-    return new ListEntry(kind, new Map(items.map((i) => [itemId(kind, i), i])));
+    return new ListEntry(kind, LayeredMap.of(items.map((i) => [itemId(kind, i), i] as const)));
   }
 
   get items(): unknown[] {
@@ -65,9 +67,9 @@ class ListEntry {
     return (this.#bindings ??= this.items as ObservedBinding[]);
   }
 
-  /** This entry if nobody holds it, else a copy to change instead. */
+  /** This entry if nobody holds it, else a new version to change instead. */
   writable(): ListEntry {
-    return this.handedOut ? new ListEntry(this.kind, new Map(this.byId)) : this;
+    return this.handedOut ? new ListEntry(this.kind, this.byId.copy()) : this;
   }
 
   changed(): void {
@@ -207,11 +209,11 @@ export class CachedObservedState implements ObservedStateSource {
     return {
       vhost,
       exists: true,
-      exchanges: exchanges.byId as Map<string, ObservedExchange>,
-      queues: queues.byId as Map<string, ObservedQueue>,
+      exchanges: exchanges.byId as ReadonlyMap<string, ObservedExchange>,
+      queues: queues.byId as ReadonlyMap<string, ObservedQueue>,
       bindings: bindings.bindings(),
-      policies: policies.byId as Map<string, ObservedPolicy>,
-      operatorPolicies: operatorPolicies.byId as Map<string, ObservedPolicy>,
+      policies: policies.byId as ReadonlyMap<string, ObservedPolicy>,
+      operatorPolicies: operatorPolicies.byId as ReadonlyMap<string, ObservedPolicy>,
     };
   }
 

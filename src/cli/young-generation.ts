@@ -7,12 +7,13 @@
  * the survivors since the last growth exceed its size (16 → 32 → 64 → 128 MB here). The heap in
  * use stays around 20-60 MB; the RSS grew with the run's length only because of that growth
  * (measured: 128 MB of young generation after about a minute). Capping the semi-space at 8 MB
- * (the size V8 starts with) kept the rate unchanged. The operator allocates the same way while
- * it reconciles (status objects, watch events, listings): 16 MB there, as a full resync keeps
- * more alive at once.
+ * (the size V8 starts with) kept the rate unchanged. The operator: 1 MB. V8 grows the young
+ * generation to its cap while the modules load and keeps it, which cost the idle operator ~11 MB
+ * of RSS at 16 MB; 1,000 batches × 10 queues reached Ready no slower at 1 MB (bench/memory.ts,
+ * same run), since the operator waits on RabbitMQ, not on the garbage collector.
  *
  * Guarantees
- * - `publish` runs with `--max-semi-space-size=8` and `operator` with 16, unless a semi-space size is already given
+ * - `publish` runs with `--max-semi-space-size=8` and `operator` with 1, unless a semi-space size is already given
  *   (node flag or NODE_OPTIONS): the process re-executes itself with the flag (`process.execve`:
  *   same pid, same stdio, nothing else running yet). The flag only works at start-up;
  *   `v8.setFlagsFromString` afterwards has no effect on the young generation (checked).
@@ -21,7 +22,7 @@
  * Failure modes
  * - Where `process.execve` does not exist (Windows, Node < 22.15) publish runs without the cap.
  */
-const SEMI_SPACE_MB: Record<string, number> = { publish: 8, operator: 16 };
+const SEMI_SPACE_MB: Record<string, number> = { publish: 8, operator: 1 };
 
 function capYoungGeneration(): void {
   const mb = SEMI_SPACE_MB[process.argv[2] ?? ''];

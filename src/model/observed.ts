@@ -49,13 +49,13 @@ export interface ObservedPolicy {
 export interface ObservedVhost {
   vhost: string;
   exists: boolean;
-  exchanges: Map<string, ObservedExchange>;
-  queues: Map<string, ObservedQueue>;
+  exchanges: ReadonlyMap<string, ObservedExchange>;
+  queues: ReadonlyMap<string, ObservedQueue>;
   /** Bindings with a non-empty source only (default-exchange bindings are implicit). */
   bindings: ObservedBinding[];
   /** Policies and operator policies by name (absent: none read, e.g. a vhost that does not exist). */
-  policies?: Map<string, ObservedPolicy>;
-  operatorPolicies?: Map<string, ObservedPolicy>;
+  policies?: ReadonlyMap<string, ObservedPolicy>;
+  operatorPolicies?: ReadonlyMap<string, ObservedPolicy>;
 }
 
 /** One change RabbitMQ reported on `amq.rabbitmq.event` (rabbitmq_event_exchange). */

@@ -219,6 +219,19 @@ describe('the Deployment', () => {
     expect(parsed.RABBITMQ_URL).toBe('http://rabbitmq.rabbitmq.svc:15672');
   });
 
+  it('caps the V8 heap under the memory limit, with flags node accepts in NODE_OPTIONS', () => {
+    const env = Object.fromEntries((container().env as Any[]).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+    const options = env.NODE_OPTIONS ?? '';
+    // The old generation at most half the limit: the rest is young generation, code, buffers and the node binary.
+    const oldSpaceMb = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+    const limitMi = Number(/^(\d+)Mi$/.exec(container().resources.limits.memory as string)?.[1]);
+    expect(oldSpaceMb).toBeGreaterThan(0);
+    expect(oldSpaceMb).toBeLessThanOrEqual(limitMi / 2);
+    // node refuses to start (exit 9) on a flag NODE_OPTIONS does not allow: the Pod would crash-loop.
+    const run = spawnSync(process.execPath, ['-e', '0'], { env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+  });
+
   it('the metrics Service selects the pods and targets the metrics port', () => {
     const svc = find(objs(), 'Service', 'rabbitbatch-metrics');
     const podLabels = deployment().spec.template.metadata.labels;

@@ -4,11 +4,12 @@ import { specSchema, type RabbitQueueBatchSpecInput } from '../../src/api/schema
 import { planBatch, planDeletion, type Plan } from '../../src/batch/plan.js';
 import { dryRunExitCode } from '../../src/cli/batch-commands.js';
 import { describeConnectFailure, networkCode } from '../../src/rabbit/network-errors.js';
-import type { ObservedVhost } from '../../src/model/observed.js';
+import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../../src/model/observed.js';
 
 const spec = (input: Partial<RabbitQueueBatchSpecInput>) => specSchema.parse(input);
 const opTypes = (plan: Plan) => plan.phases.map((p) => p.map((o) => `${o.type}:${o.resource}`));
-const observed = (): ObservedVhost => ({ vhost: '/', exists: true, exchanges: new Map(), queues: new Map(), bindings: [] });
+/** An observed vhost the test fills in (the cache hands out read-only maps; a test builds its own). */
+const observed = () => ({ vhost: '/', exists: true, exchanges: new Map<string, ObservedExchange>(), queues: new Map<string, ObservedQueue>(), bindings: [] as ObservedBinding[] }) satisfies ObservedVhost;
 
 describe('RecreateIfEmpty in the plan', () => {
   it('binds every binding of the batch to the recreated queue again, after the recreate', () => {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { specSchema, type RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
 import { planBatch, planDeletion, type Plan } from '../../src/batch/plan.js';
-import type { ObservedVhost } from '../../src/model/observed.js';
+import type { ObservedBinding, ObservedExchange, ObservedQueue, ObservedVhost } from '../../src/model/observed.js';
 
 const spec = (input: Partial<RabbitQueueBatchSpecInput>) => specSchema.parse(input);
-const empty = (): ObservedVhost => ({ vhost: '/', exists: true, exchanges: new Map(), queues: new Map(), bindings: [] });
+/** An observed vhost the test fills in (the cache hands out read-only maps; a test builds its own). */
+const empty = () => ({ vhost: '/', exists: true, exchanges: new Map<string, ObservedExchange>(), queues: new Map<string, ObservedQueue>(), bindings: [] as ObservedBinding[] }) satisfies ObservedVhost;
 const opTypes = (plan: Plan) => plan.phases.map((p) => p.map((o) => `${o.type}:${o.resource}`));
 const decisions = (plan: Plan) => Object.fromEntries(plan.items.map((i) => [i.resource, i.decision]));
 
