@@ -24,6 +24,10 @@
  *   keeps each list indexed by identity and hands that index out as is; a write copies it only
  *   when a caller holds the current version (copy on write), so a reconcile costs one copy of
  *   the vhost at most instead of one per observe and one per write.
+ * - The echo of this process's own write is never drift, however many times it arrives (RabbitMQ
+ *   3.10 publishes `queue.created`, `queue.deleted` and `exchange.created` twice): repeats within
+ *   a few seconds of the first echo are echoes too. Somebody else's event about the same object
+ *   ends that, so their change after ours is still seen.
  */
 import { LRUCache } from 'lru-cache';
 import type { ManagementApi, ObservedStateSource } from '../model/broker.js';
@@ -133,6 +137,11 @@ const KINDS: Kind[] = ['vhost', 'exchange', 'queue', 'binding', 'policy', 'opera
 /** The cache partition of a client: its broker once known, else its endpoint. */
 export const brokerOf = (api: Pick<ManagementApi, 'endpoint' | 'broker'>): string => api.broker ?? api.endpoint;
 
+/** How long a write of ours waits for its echo, and how long after the first echo a repeat still is one. */
+const OWN_WRITE_MS = 60_000;
+const ECHO_REPEAT_MS = 5_000;
+const ACTIONS = ['created', 'deleted', 'set', 'cleared'] as const;
+
 export const cacheKey = (kind: Kind, endpoint: string, vhost: string) => (kind === 'vhost' ? `vhost:get:${vhost}:-@${endpoint}` : `${kind}:list:${vhost}:*@${endpoint}`);
 
 export class CachedObservedState implements ObservedStateSource {
@@ -143,7 +152,7 @@ export class CachedObservedState implements ObservedStateSource {
   private readonly counters = { hits: 0, misses: 0, evictions: 0 };
   private readonly invalidations: Record<InvalidationSource, number> = { write: 0, event: 0, resync: 0, redis: 0, 'stream-lost': 0 };
   /** Objects this process just wrote, so their own events are not mistaken for drift. */
-  private readonly ownWrites = new Map<string, number>();
+  private readonly ownWrites = new Map<string, { at: number; echoedAt?: number }>();
   /** Per list key: names created by somebody else since the last load began (settings unknown). */
   private readonly unknown = new Map<string, Set<string>>();
   /** Per list key with a load in flight: names somebody else deleted meanwhile, removed from its result. */
@@ -449,15 +458,29 @@ export class CachedObservedState implements ObservedStateSource {
 
   private noteOwn(vhost: string, kind: Kind, name: string, action: 'created' | 'deleted' | 'set' | 'cleared'): void {
     const now = Date.now();
-    this.ownWrites.set(`${vhost}|${kind}|${name}|${action}`, now);
-    if (this.ownWrites.size > 10_000) for (const [k, t] of this.ownWrites) if (now - t > 60_000) this.ownWrites.delete(k);
+    this.ownWrites.set(`${vhost}|${kind}|${name}|${action}`, { at: now });
+    if (this.ownWrites.size > 10_000) for (const [k, w] of this.ownWrites) if (now - w.at > OWN_WRITE_MS) this.ownWrites.delete(k);
   }
 
   private consumeOwn(vhost: string, kind: Kind, name: string, action: string): boolean {
     const key = `${vhost}|${kind}|${name}|${action}`;
-    const at = this.ownWrites.get(key);
-    if (at === undefined || Date.now() - at > 60_000) return false;
+    const w = this.ownWrites.get(key);
+    const now = Date.now();
+    if (w === undefined || now - w.at > OWN_WRITE_MS) return this.forgetOwn(vhost, kind, name);
+    if (w.echoedAt === undefined) {
+      // The newest echo of this object: its older ones (another action) are over.
+      for (const other of ACTIONS) if (other !== action && this.ownWrites.get(`${vhost}|${kind}|${name}|${other}`)?.echoedAt !== undefined) this.ownWrites.delete(`${vhost}|${kind}|${name}|${other}`);
+      w.echoedAt = now;
+      return true;
+    }
+    if (now - w.echoedAt <= ECHO_REPEAT_MS) return true;
     this.ownWrites.delete(key);
-    return true;
+    return false;
+  }
+
+  /** Somebody else's event about this object: no later event of it is our echo. Returns false. */
+  private forgetOwn(vhost: string, kind: Kind, name: string): false {
+    for (const action of ACTIONS) this.ownWrites.delete(`${vhost}|${kind}|${name}|${action}`);
+    return false;
   }
 }
