@@ -12,7 +12,10 @@
  * the engine alone (planner + executor in this process, default concurrency) on the same 999
  * queues, and re-declaring every queue of the edited batch sequentially. Also counted at the
  * API server itself (its `apiserver_request_total`; this plane serves only this benchmark):
- * writes per new batch (finalizer, status, Events).
+ * writes per new batch (finalizer, status, Events). And the floor under an edit: one write of
+ * the large batch object at the API server (a metadata patch), against the same write of a
+ * one-queue batch in the same run (an edit costs two status writes of the large object: the
+ * write-ahead record and the result).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -127,7 +130,21 @@ try {
     const afterEdits = { ...measured, batch: measured.batch - EDITS };
     const finalQueues = first + EDITS;
     const sequentialAll = await sequentialPuts(MGMT, vhost, names('q', finalQueues));
-    Object.assign(figures, { capBigSeconds: capBig, engineSeconds: engine, createSeconds: createSeconds, edits, sequentialAllSeconds: sequentialAll, writesCreate: diff(afterCreate, before), writesPerEdit: scale(diff(afterEdits, afterCreate), 1 / EDITS) });
+    // The floor under an edit: what one write of this object costs the API server, against the
+    // same write of a one-queue batch (an annotation patch: metadata only, no reconcile follows).
+    await objects.createNamespacedCustomObject({ ...api, namespace: ns, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: 'tiny' }, spec: { vhost, rabbitmq, queues: [{ name: 'tiny' }] } } });
+    await w.until(() => readyForSpec(w.seen.get('tiny')), TIMEOUT_MS, 'one-queue batch Ready');
+    const writeTimes: Record<'big' | 'tiny', number[]> = { big: [], tiny: [] };
+    for (let i = 0; i < 5; i++) {
+      for (const name of ['big', 'tiny'] as const) {
+        const t0 = performance.now();
+        await objects.patchNamespacedCustomObject({ ...api, namespace: ns, name, body: { metadata: { annotations: { 'bench.rabbitbatch.io/touch': String(i) } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        writeTimes[name].push((performance.now() - t0) / 1000);
+      }
+    }
+    await objects.deleteNamespacedCustomObject({ ...api, namespace: ns, name: 'tiny' });
+    await w.until(() => !w.seen.has('tiny'), TIMEOUT_MS, 'one-queue batch gone');
+    Object.assign(figures, { writeTimes, capBigSeconds: capBig, engineSeconds: engine, createSeconds: createSeconds, edits, sequentialAllSeconds: sequentialAll, writesCreate: diff(afterCreate, before), writesPerEdit: scale(diff(afterEdits, afterCreate), 1 / EDITS) });
     const editReady = median(edits.map((e) => e.readySeconds));
     const editTotal = median(edits.map((e) => e.callSeconds + e.readySeconds));
     const createRate = first / createSeconds;
@@ -140,6 +157,7 @@ try {
       { name: 'one queue added: incl. the edit call itself, median', value: editTotal, unit: 's' },
       { name: `API-server writes for the new ${first}-queue batch (batch patches + status patches + Events)`, value: sum(diff(afterCreate, before)), unit: 'writes' },
       { name: 'API-server writes per one-queue edit (the edit itself not counted)', value: sum(diff(afterEdits, afterCreate)) / EDITS, unit: 'writes' },
+      { name: `one write of the ${finalQueues}-queue batch at the API server (a metadata patch), median of 5`, value: median(writeTimes.big), unit: 's', baseline: `vs the same write of a one-queue batch (${(median(writeTimes.tiny) * 1000).toFixed(0)} ms)`, ratio: median(writeTimes.big) / median(writeTimes.tiny) },
     );
     await objects.deleteNamespacedCustomObject({ ...api, namespace: ns, name: 'big' });
     await w.until(() => !w.seen.has('big'), TIMEOUT_MS, 'big batch gone');

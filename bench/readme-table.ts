@@ -1,6 +1,7 @@
 /**
- * Writes the README's Performance table from the committed reference run
- * (`bench/reference/<date>/`: the benchmarks' JSON and `machine.json`), so the text cannot drift
+ * Writes the README's Performance table from the committed reference runs
+ * (`bench/reference/<date>/`: the benchmarks' JSON and `machine.json`; each benchmark from the
+ * newest run that has it, so re-running one benchmark needs no re-run of all), so the text cannot drift
  * from the data: every figure in the table is a row of one of those files. `--check` writes
  * nothing and exits 1 when README.md is not what this script would write (a unit test runs it).
  *
@@ -28,33 +29,44 @@ interface Machine {
   notes?: string[];
 }
 
-/** The newest reference run (directories are named by date, YYYY-MM-DD). */
-export function latestReference(): { dir: URL; name: string } {
-  const name = readdirSync(REFERENCE_DIR).filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)).sort().at(-1);
-  if (!name) throw new Error('no reference run in bench/reference/');
-  return { dir: new URL(`${name}/`, REFERENCE_DIR), name };
+/** Every reference run, oldest first (directories are named by date, YYYY-MM-DD). */
+export function referenceRuns(): { dir: URL; name: string }[] {
+  const names = readdirSync(REFERENCE_DIR).filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)).sort();
+  if (names.length === 0) throw new Error('no reference run in bench/reference/');
+  return names.map((name) => ({ dir: new URL(`${name}/`, REFERENCE_DIR), name }));
 }
 
 const fmt = (n: number): string => (Number.isInteger(n) ? n.toLocaleString('en-US') : Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
+/**
+ * Each benchmark's figures from the newest reference run that has them: a run of one benchmark
+ * replaces that benchmark's rows and leaves the others' from the run before.
+ */
 export function renderTable(): string {
-  const { dir, name } = latestReference();
-  const machine = JSON.parse(readFileSync(new URL('machine.json', dir), 'utf8')) as Machine;
-  const present = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'machine.json').map((f) => f.replace(/\.json$/, ''));
+  const runs = referenceRuns();
+  const from = new Map<string, { dir: URL; name: string }>();
+  for (const run of runs) for (const f of readdirSync(run.dir)) if (f.endsWith('.json') && f !== 'machine.json') from.set(f.replace(/\.json$/, ''), run);
+  const present = [...from.keys()];
+  const used = runs.filter((r) => [...from.values()].includes(r)).reverse();
   const order = [...BENCHMARKS.filter((b) => present.includes(b)), ...present.filter((p) => !(BENCHMARKS as readonly string[]).includes(p)).sort()];
   const missing = BENCHMARKS.filter((b) => !present.some((p) => p === b || p.startsWith(`${b}-`)));
   const out: string[] = [];
-  out.push(`Reference run \`bench/reference/${name}/\`: ${machine.how}`);
-  out.push(`${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB; ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
-  for (const n of machine.notes ?? []) out.push(n);
+  for (const run of used) {
+    const machine = JSON.parse(readFileSync(new URL('machine.json', run.dir), 'utf8')) as Machine;
+    const mine = order.filter((b) => from.get(b) === run).map((b) => `\`${b}\``);
+    out.push(`Reference run \`bench/reference/${run.name}/\`${used.length > 1 ? ` (${mine.join(', ')})` : ''}: ${machine.how}`);
+    out.push(`${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB; ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+    for (const n of machine.notes ?? []) out.push(n);
+  }
   if (missing.length > 0) out.push(`Not in this reference run: ${missing.map((m) => `\`${m}\``).join(', ')} (run \`make bench BENCH=<name>\` for them).`);
   out.push('');
   out.push('| benchmark | measure | result | kind | goal |', '|---|---|---|---|---|');
   for (const bench of order) {
-    const result = JSON.parse(readFileSync(new URL(`${bench}.json`, dir), 'utf8')) as BenchResult;
+    const run = from.get(bench)!;
+    const result = JSON.parse(readFileSync(new URL(`${bench}.json`, run.dir), 'utf8')) as BenchResult;
     const bad = problems(result);
-    if (bad.length > 0) throw new Error(`bench/reference/${name}/${bench}.json is no figure: ${bad.join('; ')}`);
+    if (bad.length > 0) throw new Error(`bench/reference/${run.name}/${bench}.json is no figure: ${bad.join('; ')}`);
     for (const row of result.rows) {
       const value = `${fmt(row.value)}${row.unit ? ` ${row.unit}` : ''}`;
       const result_ = row.ratio === undefined ? value : `**${fmt(row.ratio)}×** ${row.baseline ?? ''} (${value})`;

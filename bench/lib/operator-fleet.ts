@@ -5,6 +5,8 @@
  * test/support/operator-process.ts, which depends on vitest and cannot be imported here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { peakRssMb, rabbitbatchArgs, ROOT, rssMb, type Entry } from './processes.js';
 import { freePort } from './toxiproxy.js';
@@ -63,6 +65,12 @@ async function startReplica(identity: string, o: ReplicaOptions, sharding: boole
   const keep = (d: Buffer) => (out = (out + d.toString('utf8')).slice(-4000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  // BENCH_OPERATOR_LOG=<dir>: every replica's whole output kept, to see why one stopped.
+  if (process.env.BENCH_OPERATOR_LOG) {
+    const file = createWriteStream(join(process.env.BENCH_OPERATOR_LOG, `${identity}.log`), { flags: 'a' });
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const replica: Replica = { identity, child, metricsPort, exited, tail: () => out };
   for (let i = 0; ; i++) {

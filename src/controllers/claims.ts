@@ -18,7 +18,7 @@
  *   same Secret, or both the default). Its first reconcile makes the endpoint known.
  */
 import type { RabbitQueueBatch } from '../api/schema.js';
-import { validateSpec } from '../api/validate.js';
+import { validateBatchSpec } from '../api/validated-spec.js';
 import { bindingId, exchangeId, operatorPolicyId, policyId, queueId } from '../model/identity.js';
 import type { RabbitEvent } from '../model/observed.js';
 
@@ -32,7 +32,7 @@ export const claimKey = (vhost: string, resource: string) => `${vhost}|${resourc
 /** The store's claims index: every object a valid batch (at most `maxItems` items) declares. */
 export function claimsIndex(maxItems: number): (batch: RabbitQueueBatch) => string[] {
   return (batch) => {
-    const v = validateSpec(batch.spec, { maxItems });
+    const v = validateBatchSpec(batch, maxItems);
     if (!v.ok) return [];
     const { spec } = v;
     const ids = [

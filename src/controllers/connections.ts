@@ -97,6 +97,8 @@ export class ConnectionResolver {
     private readonly createClient: ClientFactory,
     /** Told about every Secret read (its resourceVersion, or '' when missing), so it can be watched. */
     private readonly onSecretRead: (namespace: string, name: string, version: string) => void = () => undefined,
+    /** The Secret as a live watch holds it (secret-watch.ts), so a reconcile need not read it; undefined: read it. */
+    private readonly watchedSecret: (namespace: string, name: string) => { data?: Record<string, string> } | undefined = () => undefined,
   ) {
     this.secrets.add(defaultConnection.password);
   }
@@ -229,19 +231,8 @@ export class ConnectionResolver {
     const name = batch.spec.rabbitmq?.connectionSecret?.name;
     if (!name) return { connection: this.defaultConnection, source: { label: 'RABBITMQ_URL' } };
     const namespace = batch.metadata.namespace;
-    let data: Record<string, string> | undefined;
-    try {
-      const secret = await this.core.readNamespacedSecret({ name, namespace });
-      data = secret.data;
-      this.onSecretRead(namespace, name, secret.metadata?.resourceVersion ?? '');
-    } catch (err) {
-      const code = apiStatusCode(err);
-      if (code === 404) this.onSecretRead(namespace, name, '');
-      if (code === 404 || code === 403) {
-        throw new ConfigError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
-      }
-      throw err;
-    }
+    // A Secret its watch holds needs no read: a change since arrives as an event and requeues the batch.
+    const data = this.watchedSecret(namespace, name)?.data ?? (await this.readSecret(namespace, name));
     const field = (key: string) => (data?.[key] ? Buffer.from(data[key], 'base64').toString('utf8') : undefined);
     const [uri, username, password, ca, amqpUri] = [field('uri'), field('username'), field('password'), field('ca.crt'), data?.amqpUri !== undefined ? Buffer.from(data.amqpUri, 'base64').toString('utf8') : undefined];
     const missing = [['uri', uri], ['username', username], ['password', password]].filter(([, v]) => !v).map(([k]) => k);
@@ -255,6 +246,21 @@ export class ConnectionResolver {
     }
     const source: Source = { label: `Secret ${namespace}/${name} key uri`, ...(amqpUri !== undefined ? { amqpLabel: `Secret ${namespace}/${name} key amqpUri` } : {}) };
     return { connection: { url: uri, username, password, ...(ca ? { ca } : {}), ...(amqpUri !== undefined ? { amqpUri } : {}) }, source };
+  }
+
+  private async readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace });
+      this.onSecretRead(namespace, name, secret.metadata?.resourceVersion ?? '');
+      return secret.data;
+    } catch (err) {
+      const code = apiStatusCode(err);
+      if (code === 404) this.onSecretRead(namespace, name, '');
+      if (code === 404 || code === 403) {
+        throw new ConfigError(Reason.SecretNotFound, `Secret ${namespace}/${name} (spec.rabbitmq.connectionSecret) ${code === 404 ? 'does not exist' : 'cannot be read by the operator'}`);
+      }
+      throw err;
+    }
   }
 
   private idOf(connection: RabbitConnection): string {

@@ -21,7 +21,8 @@
  *   when the object leaves this process's store, and on a sharding hand-over.
  */
 import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } from '../api/schema.js';
-import { formatErrors, validateSpec } from '../api/validate.js';
+import { formatErrors } from '../api/validate.js';
+import { validateBatchSpec } from '../api/validated-spec.js';
 import { executePlan, type ExecutionResult } from '../batch/execute.js';
 import { namesLookedAt } from '../batch/names-looked-at.js';
 import { planBatch, planDeletion, type Plan } from '../batch/plan.js';
@@ -107,7 +108,7 @@ export class RabbitQueueBatchReconciler {
     // new batch saves one API-server round trip.
     const finalizer = batch.metadata.finalizers?.includes(FINALIZER) ? undefined : this.deps.ensureFinalizer(batch);
     finalizer?.catch(() => undefined); // awaited below; a run that fails earlier must not leave it unhandled
-    const validation = validateSpec(batch.spec, { maxItems: this.deps.settings.maxItems });
+    const validation = validateBatchSpec(batch, this.deps.settings.maxItems);
     if (!validation.ok) {
       await finalizer;
       throw new InvalidSpecError(formatErrors(validation.errors));
@@ -168,7 +169,7 @@ export class RabbitQueueBatchReconciler {
 
   private async finalize(batch: RabbitQueueBatch, ctx: Context): Promise<undefined> {
     if (!batch.metadata.finalizers?.includes(FINALIZER)) return;
-    const validation = validateSpec(batch.spec, { maxItems: Number.MAX_SAFE_INTEGER });
+    const validation = validateBatchSpec(batch, Number.MAX_SAFE_INTEGER);
     const owned = this.ownedOf(batch);
     if (validation.ok && validation.spec.deletionPolicy === 'Delete' && owned.size > 0) {
       const spec = { ...validation.spec, vhost: batch.status?.applied?.vhost ?? validation.spec.vhost };

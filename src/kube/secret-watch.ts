@@ -12,6 +12,9 @@
  *   the first state a watch reports when that state was already known (reconnects do not
  *   re-trigger every batch).
  * - A watch that ends or fails is re-opened after a jittered backoff (1 s → 30 s) until `stop()`.
+ * - `current(namespace, name)` is the Secret as its open watch last delivered it, and undefined
+ *   whenever the watch is not open or has not delivered the current state yet (the caller then
+ *   reads the Secret itself). A change made meanwhile arrives as an event, and `onChange` follows.
  *
  * Failure modes
  * - Missing `watch` permission (403): retried with backoff and logged once per Secret; the
@@ -29,6 +32,13 @@ interface Watched {
   backoff: Backoff;
   warned: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** The Secret as the open watch last delivered it; undefined while closed or not yet told. */
+  current: WatchedSecret | undefined;
+}
+
+export interface WatchedSecret {
+  data?: Record<string, string>;
+  metadata?: { resourceVersion?: string };
 }
 
 export interface SecretWatchOptions {
@@ -51,9 +61,14 @@ export class SecretWatch {
   ensure(namespace: string, name: string, version: string): void {
     const key = `${namespace}/${name}`;
     if (this.stopped || this.watched.has(key)) return;
-    const w: Watched = { version, abort: undefined, backoff: new Backoff({ initialMs: 1_000, maxMs: 30_000 }), warned: false, timer: undefined };
+    const w: Watched = { version, abort: undefined, backoff: new Backoff({ initialMs: 1_000, maxMs: 30_000 }), warned: false, timer: undefined, current: undefined };
     this.watched.set(key, w);
     void this.open(namespace, name, w);
+  }
+
+  /** The Secret as its open watch last delivered it (see Guarantees); undefined when not known that way. */
+  current(namespace: string, name: string): WatchedSecret | undefined {
+    return this.watched.get(`${namespace}/${name}`)?.current;
   }
 
   /** Secrets being watched, as `namespace/name`. */
@@ -73,9 +88,10 @@ export class SecretWatch {
   private async open(namespace: string, name: string, w: Watched): Promise<void> {
     if (this.stopped) return;
     const onEvent = (type: string, raw: unknown) => {
-      const object = raw as { metadata?: { resourceVersion?: string } };
+      const object = raw as WatchedSecret;
       if (type === 'BOOKMARK' || type === 'ERROR') return;
       const version = type === 'DELETED' ? '' : (object.metadata?.resourceVersion ?? '');
+      w.current = type === 'DELETED' ? undefined : object;
       // A fresh watch starts with the current state: news only if it differs from what was known.
       const isNews = w.version !== version;
       w.version = version;
@@ -84,6 +100,7 @@ export class SecretWatch {
     };
     const done = (err: unknown) => {
       w.abort = undefined;
+      w.current = undefined; // no longer told about changes
       if (this.stopped || !this.watched.has(`${namespace}/${name}`)) return;
       if (err && !w.warned) {
         w.warned = true;

@@ -63,6 +63,7 @@ export async function startManager(config: Readonly<OperatorConfig>, options: Ma
     config.rabbit,
     (c) => new ManagementClient({ ...c, minSize: config.httpPool.minSize, maxSize: config.httpPool.maxSize, idleTimeoutMs: config.httpPool.idleTimeoutMs, registry }),
     (namespace, name, version) => secretWatch.current?.ensure(namespace, name, version),
+    (namespace, name) => secretWatch.current?.current(namespace, name),
   );
   const log = createLogger({ level: config.logLevel, secrets: () => connections.secrets, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   secretWatch.current = new SecretWatch({

@@ -100,7 +100,8 @@ function batch(name: string, spec: RabbitQueueBatchSpecInput, status?: RabbitQue
   return {
     apiVersion: 'rabbitbatch.io/v1alpha1',
     kind: 'RabbitQueueBatch',
-    metadata: { namespace: 'ns', name, uid: `uid-${name}`, generation: 1, finalizers: [FINALIZER], creationTimestamp: `2026-01-01T00:00:${String(created).padStart(2, '0')}Z` },
+    // A new object each time, as the API server gives it (a spec is validated once per uid and generation).
+    metadata: { namespace: 'ns', name, uid: `uid-${name}-${created}`, generation: 1, finalizers: [FINALIZER], creationTimestamp: `2026-01-01T00:00:${String(created).padStart(2, '0')}Z` },
     spec: spec as RabbitQueueBatch['spec'],
     ...(status ? { status } : {}),
   };
@@ -247,7 +248,8 @@ describe('RabbitQueueBatchReconciler', () => {
     // Another replica changed the batch meanwhile: q2 pruned, q3 created (its status says so).
     h.broker.queues.delete('q2');
     await h.broker.putQueue('/', { name: 'q3', type: 'classic', durable: true, autoDelete: false, arguments: {} } as QueueSpec);
-    const elsewhere = { ...h.current(b), spec: { ...b.spec, queues: [{ name: 'q1' }, { name: 'q3' }] } as RabbitQueueBatch['spec'] };
+    const current = h.current(b);
+    const elsewhere = { ...current, metadata: { ...current.metadata, generation: 2 }, spec: { ...b.spec, queues: [{ name: 'q1' }, { name: 'q3' }] } as RabbitQueueBatch['spec'] };
     elsewhere.status = { ...elsewhere.status, applied: { vhost: '/', exchanges: [], queues: ['q1', 'q3'], bindings: [] } };
     h.reconciler.forget(keyOf(b));
     h.put(elsewhere);
