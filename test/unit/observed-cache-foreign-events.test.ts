@@ -108,24 +108,4 @@ describe('CachedObservedState with foreign events', () => {
     expect(cache.applyEvent('fake', bindEvent(toQueue, 'created'))).toBe(false);
     expect(cache.applyEvent('fake', bindEvent(toQueue, 'deleted'))).toBe(false);
   });
-
-  it('takes a repeated echo of its own write for an echo (RabbitMQ 3.10 sends queue.created twice), and sees a foreign change after it', () => {
-    const cache = new CachedObservedState();
-    const api = fakeBroker([]).api;
-    const queue = { name: 'q', type: 'classic', durable: true, autoDelete: false, exclusive: false, arguments: {} };
-    cache.expectWrite(api, '/', { type: 'declareQueue', resource: 'queue/q', queue } as never);
-    expect(cache.applyEvent('fake', created('q'))).toBe(false);
-    expect(cache.applyEvent('fake', created('q'))).toBe(false);
-    // Somebody else deletes and re-creates it: both are theirs.
-    expect(cache.applyEvent('fake', deleted('q'))).toBe(true);
-    expect(cache.applyEvent('fake', created('q'))).toBe(true);
-    // Our own delete and re-create, each echoed twice, then their delete.
-    cache.expectWrite(api, '/', { type: 'deleteQueue', resource: 'queue/q', name: 'q' });
-    expect(cache.applyEvent('fake', deleted('q'))).toBe(false);
-    expect(cache.applyEvent('fake', deleted('q'))).toBe(false);
-    cache.expectWrite(api, '/', { type: 'declareQueue', resource: 'queue/q', queue } as never);
-    expect(cache.applyEvent('fake', created('q'))).toBe(false);
-    expect(cache.applyEvent('fake', created('q'))).toBe(false);
-    expect(cache.applyEvent('fake', deleted('q'))).toBe(true);
-  });
 });
