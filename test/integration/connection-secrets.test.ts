@@ -79,7 +79,7 @@ describe('a batch on a connection Secret', () => {
   });
 
   it('repairs a hand deletion with one reconcile of that batch, also on a broker that delivers every event twice', async () => {
-    // RabbitMQ 3.10 can hold the event exchange's handler twice and publish each event twice (event-dedupe.ts).
+    // RabbitMQ 3.10 can hold the event exchange's handler twice and publish each event twice (event-dedupe.ts); a broker that does not still costs one reconcile.
     const reconciles = async () => (await operator.metric('controller_runtime_reconcile_total')).filter((s) => s.labels.controller === 'rabbitqueuebatch').reduce((n, s) => n + s.value, 0);
     await batches.waitFor('a', ready);
     const settled = async () => {
