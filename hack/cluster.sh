@@ -244,7 +244,15 @@ pause_image() {
     mv "$archive.tmp" "$archive"
     rm -rf "$tmp"
   fi
-  ctr_k8s images import --index-name "$PAUSE_IMAGE" "$archive" >/dev/null
+  # A containerd that has just started can fail an import once ("content digest ... not found",
+  # seen in a fresh clone's run right after its socket answered): ask again before giving up.
+  local attempt
+  for attempt in 1 2 3; do
+    ctr_k8s images import --index-name "$PAUSE_IMAGE" "$archive" >/dev/null && return 0
+    log "importing $PAUSE_IMAGE failed (attempt $attempt of 3)"
+    sleep 2
+  done
+  return 1
 }
 
 kubelet_up() {

@@ -77,7 +77,13 @@ rm -f "$archive"
 
 sock="/run/rabbitbatch-$(printf %s "$(cd "$C" 2>/dev/null && pwd || echo "$C")" | sha1sum | cut -c1-10)/containerd.sock"
 if [[ -S "$sock" ]]; then
-  ctr --address "$sock" -n k8s.io images import "$archive" >/dev/null
+  # As for the pause image in cluster.sh: a young containerd can fail one import.
+  for attempt in 1 2 3; do
+    ctr --address "$sock" -n k8s.io images import "$archive" >/dev/null && break
+    [[ $attempt -lt 3 ]] || exit 1
+    log "importing $IMAGE failed (attempt $attempt of 3)"
+    sleep 2
+  done
   log "loaded $IMAGE into the cluster's containerd"
 else
   log "no local cluster running: $archive holds the image (ctr -n k8s.io images import, or kind load image-archive)"
