@@ -152,27 +152,30 @@ export async function newConnectionOps(base: string, ops: HttpOp[]): Promise<num
   });
 }
 
+/** Sends `ops` with `concurrency` requests in flight on `pool`, each worker taking the next op. */
+async function sendAll(pool: Pool, ops: HttpOp[], concurrency: number): Promise<void> {
+  const queue = [...ops].reverse();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let op = queue.pop(); op !== undefined; op = queue.pop()) await send(pool, op);
+    }),
+  );
+}
+
 /** (c) raw parallel requests at a given concurrency over a keep-alive pool warmed to that many sockets. */
 export async function parallelOps(base: string, ops: HttpOp[], concurrency: number): Promise<number> {
   const pool = new Pool(base, { connections: concurrency });
-  const queue = [...ops].reverse();
   try {
     await warmPool(pool, concurrency);
-    return await timed(() =>
-      Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          for (let op = queue.pop(); op !== undefined; op = queue.pop()) await send(pool, op);
-        }),
-      ),
-    );
+    return await timed(() => sendAll(pool, ops, concurrency));
   } finally {
     await pool.close();
   }
 }
 
 /**
- * The floor for any client at this round trip: the requests sent blindly (no read, no check after),
- * each dependency level all at once (exchanges and queues, then bindings), over `concurrency`
+ * The fastest a client can go here: the requests sent blindly (no read, no check after), each
+ * dependency level all at once (exchanges and queues, then bindings), over `concurrency`
  * keep-alive sockets opened before the clock starts.
  */
 export async function levelledOps(base: string, ops: HttpOp[], concurrency: number): Promise<number> {
@@ -181,14 +184,7 @@ export async function levelledOps(base: string, ops: HttpOp[], concurrency: numb
   try {
     await warmPool(pool, concurrency);
     return await timed(async () => {
-      for (const level of levels) {
-        const queue = [...level].reverse();
-        await Promise.all(
-          Array.from({ length: concurrency }, async () => {
-            for (let op = queue.pop(); op !== undefined; op = queue.pop()) await send(pool, op);
-          }),
-        );
-      }
+      for (const level of levels) await sendAll(pool, level, concurrency);
     });
   } finally {
     await pool.close();
