@@ -10,6 +10,7 @@
  * max-in-memory-bytes, delivery-limit; `overflow` is refused there).
  */
 import { z } from 'zod';
+import { UNSTORED } from './unstored-default.js';
 
 /** RabbitMQ keeps TTLs and expiries as unsigned 32-bit milliseconds. */
 const UINT32 = 4_294_967_295;
@@ -117,14 +118,14 @@ const policyFields = {
   name: policyName,
   pattern,
   /** What the policy applies to; RabbitMQ 3.10 knows these three. */
-  applyTo: z.enum(['queues', 'exchanges', 'all']).default('all'),
+  applyTo: z.enum(['queues', 'exchanges', 'all']).default('all').meta(UNSTORED),
   /** Of the policies matching one object, the highest priority wins (no merging). */
-  priority: int().min(-1_000_000).max(1_000_000).default(0),
+  priority: int().min(-1_000_000).max(1_000_000).default(0).meta(UNSTORED),
 };
 
 export const policySchema = z.object({ ...policyFields, definition: policyDefinitionSchema }).strict();
 export const operatorPolicySchema = z
-  .object({ ...policyFields, applyTo: z.enum(['queues']).default('queues'), definition: operatorPolicyDefinitionSchema })
+  .object({ ...policyFields, applyTo: z.enum(['queues']).default('queues').meta(UNSTORED), definition: operatorPolicyDefinitionSchema })
   .strict();
 
 /** Policies one resource may hold (they are few: each matches many objects). */

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { MAX_POLICIES, operatorPolicySchema, policySchema } from './policy-schema.js';
+import { UNSTORED } from './unstored-default.js';
 
 export const GROUP = 'rabbitbatch.io';
 export const VERSION = 'v1alpha1';
@@ -38,35 +39,36 @@ const argumentsSchema = z
   .record(z.string().min(1).max(255), z.union([z.string().max(4096), z.number(), z.boolean()]))
   .refine((a) => Object.keys(a).length <= MAX_ARGUMENTS, `at most ${MAX_ARGUMENTS} arguments`)
   .default({})
-  .meta({ 'x-kubernetes-preserve-unknown-fields': true, maxProperties: MAX_ARGUMENTS });
+  .meta({ 'x-kubernetes-preserve-unknown-fields': true, maxProperties: MAX_ARGUMENTS, ...UNSTORED });
 
 export const exchangeSchema = z
   .object({
     name: objectName,
-    type: z.enum(['direct', 'fanout', 'topic', 'headers']).default('direct'),
-    durable: z.boolean().default(true),
-    autoDelete: z.boolean().default(false),
-    internal: z.boolean().default(false),
+    type: z.enum(['direct', 'fanout', 'topic', 'headers']).default('direct').meta(UNSTORED),
+    durable: z.boolean().default(true).meta(UNSTORED),
+    autoDelete: z.boolean().default(false).meta(UNSTORED),
+    internal: z.boolean().default(false).meta(UNSTORED),
     arguments: argumentsSchema,
     /** Exists already and is managed elsewhere: verified, bound to, never created nor deleted. */
-    external: z.boolean().default(false),
+    external: z.boolean().default(false).meta(UNSTORED),
   })
   .strict()
   .meta({
+    // Item defaults are not stored (UNSTORED): the rules read an omitted field as its default.
     'x-kubernetes-validations': [
-      { rule: "self.external || !self.name.startsWith('amq.')", message: 'names starting with "amq." are reserved by RabbitMQ; mark the exchange external to bind to it', fieldPath: '.name' },
+      { rule: "(has(self.external) && self.external) || !self.name.startsWith('amq.')", message: 'names starting with "amq." are reserved by RabbitMQ; mark the exchange external to bind to it', fieldPath: '.name' },
     ],
   });
 
 export const queueSchema = z
   .object({
     name: declarableName,
-    type: z.enum(['classic', 'quorum', 'stream']).default('classic'),
-    durable: z.boolean().default(true),
-    autoDelete: z.boolean().default(false),
+    type: z.enum(['classic', 'quorum', 'stream']).default('classic').meta(UNSTORED),
+    durable: z.boolean().default(true).meta(UNSTORED),
+    autoDelete: z.boolean().default(false).meta(UNSTORED),
     arguments: argumentsSchema,
     /** Exists already and is managed elsewhere: verified, bound to, never created nor deleted. */
-    external: z.boolean().default(false),
+    external: z.boolean().default(false).meta(UNSTORED),
   })
   .strict()
   .refine((q) => q.type === 'classic' || (q.durable && !q.autoDelete), {
@@ -79,7 +81,11 @@ export const queueSchema = z
   })
   .meta({
     'x-kubernetes-validations': [
-      { rule: "self.type == 'classic' || (self.durable && !self.autoDelete)", message: 'quorum and stream queues must be durable and not autoDelete', fieldPath: '.durable' },
+      {
+        rule: "!has(self.type) || self.type == 'classic' || ((!has(self.durable) || self.durable) && !(has(self.autoDelete) && self.autoDelete))",
+        message: 'quorum and stream queues must be durable and not autoDelete',
+        fieldPath: '.durable',
+      },
       { rule: "!self.name.startsWith('amq.')", message: 'names starting with "amq." are reserved by RabbitMQ', fieldPath: '.name' },
     ],
   });

@@ -5,6 +5,8 @@
  * next to `properties` (unknown fields are pruned anyway), no types inside `anyOf`, and free-form
  * maps must say `x-kubernetes-preserve-unknown-fields`. This is the only place that knows.
  */
+import { UNSTORED_DEFAULT } from './unstored-default.js';
+
 type JsonSchema = Record<string, unknown>;
 
 const DROPPED_KEYS = new Set(['$schema', 'propertyNames', 'id']);
@@ -14,8 +16,16 @@ export function toStructural(node: unknown): unknown {
   if (node === null || typeof node !== 'object') return node;
   const input = node as JsonSchema;
   const out: JsonSchema = {};
+  const unstored = input[UNSTORED_DEFAULT] === true;
   for (const [key, value] of Object.entries(input)) {
-    if (DROPPED_KEYS.has(key)) continue;
+    if (DROPPED_KEYS.has(key) || key === UNSTORED_DEFAULT) continue;
+    // Applied by the operator on read, not stored in every item (unstored-default.ts); said
+    // where `kubectl explain` shows it.
+    if (unstored && key === 'default') {
+      const said = `Defaults to ${JSON.stringify(value)} when omitted (applied by the operator, not stored).`;
+      out.description = typeof input.description === 'string' ? `${input.description} ${said}` : said;
+      continue;
+    }
     if (key === 'additionalProperties') {
       // `false` is the default behaviour (pruning); a value schema on a preserved map would
       // put types inside anyOf, which structural schemas forbid: zod checks value types.

@@ -217,6 +217,21 @@ describe('RabbitQueueBatch', () => {
     expect(await refused(spec({ queues: [{ name: 'q' }, { name: 'q' }] }))).toMatch(/spec.queues\[1\].*Duplicate value/);
     expect(await refused(spec({ queues: [{ name: 'q' }], bindings: [{ source: 'missing', destination: 'q' }] }))).toContain('every binding source');
     expect(await refused(spec({ queues: [{ name: 'amq.q' }] }))).toContain('reserved');
+    // Item defaults are not stored: the rules read an omitted field as its default.
+    expect(await refused(spec({ queues: [{ name: 'q', type: 'stream', autoDelete: true }] }))).toContain('quorum and stream queues must be durable');
+    expect(await refused(spec({ exchanges: [{ name: 'amq.mine' }] }))).toContain('mark the exchange external');
+  });
+
+  it('stores items as written and applies their defaults when it reads them', async () => {
+    await batches.create('defaults', spec({ exchanges: [{ name: 'defaults.x' }], queues: [{ name: 'defaults.q' }, { name: 'defaults.quorum', type: 'quorum' }], bindings: [{ source: 'defaults.x', destination: 'defaults.q' }] }));
+    const b = await batches.waitFor('defaults', (b) => condition(b, 'Ready')?.status === 'True');
+    // Only what was written, and the list-map keys the API server must default.
+    expect(b.spec.queues).toEqual([{ name: 'defaults.q' }, { name: 'defaults.quorum', type: 'quorum' }]);
+    expect(b.spec.exchanges).toEqual([{ name: 'defaults.x' }]);
+    expect(b.spec.bindings).toEqual([{ source: 'defaults.x', destination: 'defaults.q', destinationType: 'queue', routingKey: '' }]);
+    expect(await getQueue(vhost, 'defaults.q')).toMatchObject({ durable: true, auto_delete: false, arguments: {} });
+    expect(await getQueue(vhost, 'defaults.quorum')).toMatchObject({ durable: true, type: 'quorum' });
+    expect(await getExchange(vhost, 'defaults.x')).toMatchObject({ type: 'direct', durable: true, auto_delete: false, internal: false });
   });
 
   it('exposes controller-runtime and batch metrics that match what happened', async () => {
