@@ -4,8 +4,9 @@
  * status only when it changed. Idempotent: a second run observes what the first did and plans
  * nothing.
  *
- * Expected flow: finalizer ensured → spec validated → connection resolved → vhost observed →
- * plan (with the claims of other batches) → write-ahead record → execute → status, report.
+ * Expected flow: spec validated → finalizer ensured (deletionPolicy Delete only) → connection
+ * resolved → vhost observed → plan (with the claims of other batches) → write-ahead record →
+ * execute → status, report.
  * Deletion: with `deletionPolicy: Delete` everything this resource created is removed (queues
  * only when empty and unused; busy ones stay and are reported), then the finalizer goes.
  *
@@ -75,7 +76,7 @@ export class RabbitQueueBatchReconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
-      }
+  }
 
   /** The controller's reconcile function. */
   readonly reconcile = async (req: ReconcileRequest, ctx: Context): Promise<ReconcileResult> => {
@@ -103,17 +104,16 @@ export class RabbitQueueBatchReconciler {
 
   /** One run; what it returns decides the next one (`nextRun`). */
   private async apply(batch: RabbitQueueBatch, ctx: Context, where: FailureContext): Promise<ExecutionResult> {
-    // The finalizer is written while validation, observation and planning go on: it only has to
-    // be in place before the first object is created (awaited below, before execution), and a
-    // new batch saves one API-server round trip.
-    const finalizer = batch.metadata.finalizers?.includes(FINALIZER) ? undefined : this.deps.ensureFinalizer(batch);
-    finalizer?.catch(() => undefined); // awaited below; a run that fails earlier must not leave it unhandled
     const validation = validateBatchSpec(batch, this.deps.settings.maxItems);
-    if (!validation.ok) {
-      await finalizer;
-      throw new InvalidSpecError(formatErrors(validation.errors));
-    }
+    if (!validation.ok) throw new InvalidSpecError(formatErrors(validation.errors));
     const spec = validation.spec;
+    // Only deletionPolicy Delete has work to do when the batch is deleted; deleting a Retain batch
+    // leaves RabbitMQ as it is and needs nothing from the operator, so it carries no finalizer
+    // (one write of the whole object less per new batch). The finalizer is written while
+    // observation and planning go on: it only has to be in place before the first object is
+    // created (awaited below, before execution).
+    const finalizer = spec.deletionPolicy === 'Delete' && !batch.metadata.finalizers?.includes(FINALIZER) ? this.deps.ensureFinalizer(batch) : undefined;
+    finalizer?.catch(() => undefined); // awaited below; a run that fails earlier must not leave it unhandled
     const { api, broker = api.endpoint } = await this.deps.connect(batch);
     Object.assign(where, { endpoint: api.endpoint, vhost: spec.vhost });
 

@@ -187,6 +187,17 @@ describe('RabbitQueueBatch', () => {
     expect(await getQueue(vhost, 'keep.q')).toBeDefined();
   });
 
+  it('puts its finalizer only on a batch with deletionPolicy Delete, and adds it when a Retain batch becomes one', async () => {
+    await batches.create('retain-fin', spec({ deletionPolicy: 'Retain', queues: [{ name: 'retain-fin.q' }] }));
+    const retained = await batches.waitFor('retain-fin', (b) => condition(b, 'Ready')?.status === 'True');
+    expect(retained.metadata.finalizers ?? []).not.toContain('rabbitbatch.io/finalizer');
+    await batches.setSpec('retain-fin', spec({ deletionPolicy: 'Delete', queues: [{ name: 'retain-fin.q' }] }));
+    await batches.waitFor('retain-fin', (b) => b.metadata.finalizers?.includes('rabbitbatch.io/finalizer') === true);
+    await batches.delete('retain-fin');
+    await batches.gone('retain-fin');
+    expect(await getQueue(vhost, 'retain-fin.q')).toBeUndefined();
+  });
+
   it('two batches declaring one queue: the later one reports Conflict naming the owner, and nothing flip-flops', async () => {
     await batches.create('first', spec({ queues: [{ name: 'shared.q' }] }));
     await batches.waitFor('first', (b) => condition(b, 'Ready')?.status === 'True');

@@ -154,13 +154,24 @@ describe('RabbitQueueBatchReconciler', () => {
         queuesWhenFinalized = broker.queues.size;
       },
     });
-    const b = batch('new', { queues: [{ name: 'q1' }, { name: 'q2' }] });
+    const b = batch('new', { deletionPolicy: 'Delete', queues: [{ name: 'q1' }, { name: 'q2' }] });
     const fresh = { ...b, metadata: { ...b.metadata, finalizers: [] } };
     h.put(fresh);
     await h.run(fresh);
     expect(queuesWhenFinalized, 'queues in RabbitMQ when the finalizer write returned').toBe(0);
     expect(broker.queues.size).toBe(2);
     expect(h.statuses[0]?.applying).toEqual(['queue/q1', 'queue/q2']);
+  });
+
+  it('writes no finalizer for a Retain batch: deleting it needs nothing from the operator', async () => {
+    let finalizerWrites = 0;
+    const h = harness({ ensureFinalizer: async () => void finalizerWrites++ });
+    const b = batch('kept', { deletionPolicy: 'Retain', queues: [{ name: 'q1' }] });
+    const fresh = { ...b, metadata: { ...b.metadata, finalizers: [] } };
+    h.put(fresh);
+    await h.run(fresh);
+    expect(h.reason(fresh)).toBe('Reconciled');
+    expect(finalizerWrites).toBe(0);
   });
 
   it('applies a batch: write-ahead record first, then Ready with exactly what it created, and a periodic requeue', async () => {
