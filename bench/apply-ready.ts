@@ -12,7 +12,7 @@
  * the engine alone (planner + executor in this process, default concurrency) on the same 999
  * queues, and re-declaring every queue of the edited batch sequentially. Also counted at the
  * API server itself (its `apiserver_request_total`; this plane serves only this benchmark):
- * writes per new batch (finalizer, status, Events). And the floor under an edit: one write of
+ * writes per new batch (status, Events; a finalizer only with deletionPolicy Delete). And the floor under an edit: one write of
  * the large batch object at the API server (a status patch of a copy no operator watches), against the same write of a
  * one-queue batch in the same run (an edit costs two status writes of the large object: the
  * write-ahead record and the result).
@@ -209,7 +209,7 @@ try {
       { name: `${R} batches × ${Q} queues: first create → all Ready (watch)`, value: seconds, unit: 's', baseline: `vs broker cap (${rate.toFixed(0)} queues/s reached)`, ratio: rate / capRate, goal: '>= 0.5 of broker cap', met: rate / capRate >= 0.5 },
       { name: `the benchmark's own ${R} creates on the API server (10 at a time), inside that time`, value: createsSeconds, unit: 's', baseline: 'share of first create → all Ready', ratio: createsSeconds / seconds },
       {
-        name: `the API server alone doing the fleet's writes (${R} creates, and per batch a finalizer patch, two status patches and an Event; 10 + 10 at a time, no operator, no broker)`,
+        name: `the API server alone doing the fleet's writes (${R} creates, and per batch two status patches and an Event; 10 + 10 at a time, no operator, no broker)`,
         value: apiAlone,
         unit: 's',
         baseline: 'vs the broker cap for the same queues',
@@ -256,8 +256,8 @@ async function statusWriteTimes<N extends string>(names: N[], vhost: string, rab
 
 /**
  * The API server's part of a fleet alone: in a namespace no operator watches, the benchmark's
- * creates and, for each batch, the writes the operator makes for a new one (the finalizer, the
- * write-ahead status, the result status, one Event), with the fleet's concurrency.
+ * creates and, for each batch, the writes the operator makes for a new one (the write-ahead
+ * status, the result status, one Event), with the fleet's concurrency.
  */
 async function fleetWritesAlone(batchNames: string[], vhost: string, rabbitmq: unknown): Promise<number> {
   const floorNs = `${ns}-fleet-floor`;
@@ -290,10 +290,8 @@ async function fleetWritesAlone(batchNames: string[], vhost: string, rabbitmq: u
             continue;
           }
           const queues = names(`${n}.q`, Q);
-          await Promise.all([
-            objects.patchNamespacedCustomObject({ ...api, namespace: floorNs, name: n, body: { metadata: { finalizers: ['rabbitbatch.io/finalizer'] } } }, merge),
-            objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { applying: queues.map((q) => `queue/${q}`) } } }, merge),
-          ]);
+          // No finalizer: the fleet's batches are deletionPolicy Retain (the default).
+          await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { applying: queues.map((q) => `queue/${q}`) } } }, merge);
           const items = queues.map((q) => ({ resource: `queue/${q}`, status: 'Ready' }));
           await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { observedGeneration: 1, ready: `${Q}/${Q}`, applying: null, items, applied: { vhost, exchanges: [], queues, bindings: [] }, summary: { total: Q, ready: Q, failed: 0, conflicts: 0 } } } }, merge);
           await core.createNamespacedEvent({ namespace: floorNs, body: { metadata: { generateName: `${n}.` }, involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', name: n, namespace: floorNs }, reason: 'Applied', message: `created ${Q} objects`, type: 'Normal', source: { component: 'rabbitbatch' } } });
