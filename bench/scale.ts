@@ -86,6 +86,7 @@ for (const [index, replicas] of REPLICAS.entries()) {
       queuesPerResource: Q,
       restart: !slowEnv,
       ...(slowEnv ? { env: slowEnv } : {}),
+      ...(tox?.pid ? { cpuPids: { toxiproxy: [tox.pid] } } : {}),
       ...(PROFILE ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] } : {}),
       whileReady,
     }),
@@ -99,13 +100,14 @@ const rows: Row[] = [
   ...(slowEnv ? [] : [{ name: `planning ${R} specs × ${Q} queues against the observed vhost (in-process, no I/O)`, value: planningMs, unit: 'ms' }]),
 ];
 const rateOf = (f: FleetFigures) => (f.resources * f.queuesPerResource) / f.reconcile.seconds;
+const busy = (f: FleetFigures) => (f.reconcile.cpu ? `${(f.reconcile.cpu.machineBusyShare * 100).toFixed(0)}%` : 'not measured');
 const [one, two] = [fleets.find((f) => f.replicas === 1), fleets.find((f) => f.replicas === 2)];
 if (slowEnv && one && two) {
   rows.push({
     name: `2 sharded replicas vs 1, ${LATENCY_MS} ms injected RTT to the management API, ${RECONCILES} concurrent reconciles per replica: queues Ready per second`,
     value: rateOf(two),
     unit: 'queues/s',
-    baseline: `vs 1 replica (${rateOf(one).toFixed(0)} queues/s, same run)`,
+    baseline: `vs 1 replica (${rateOf(one).toFixed(0)} queues/s, same run; machine CPU busy ${busy(one)} with 1 replica, ${busy(two)} with 2)`,
     ratio: rateOf(two) / rateOf(one),
     goal: '>= 1.7×',
     met: rateOf(two) / rateOf(one) >= 1.7,
@@ -124,6 +126,18 @@ for (const f of fleets) {
     { name: `${label}: reconcile p95 (${f.reconcile.reconciles} reconciles)`, value: f.reconcile.reconcileP95Seconds, unit: 's', goal: '<= 2 s', met: f.reconcile.reconcileP95Seconds <= 2 },
     { name: `${label}: operator peak RSS (max over replicas)`, value: Math.max(...f.reconcile.peakRssMb), unit: 'MB', baseline: `vs at start (${Math.max(...f.startRssMb).toFixed(0)} MB)`, ratio: Math.max(...f.reconcile.peakRssMb) / Math.max(...f.startRssMb), goal: '<= 300 MB', met: Math.max(...f.reconcile.peakRssMb) <= 300 },
   );
+  const cpu = f.reconcile.cpu;
+  if (slowEnv && cpu) {
+    // Whether one replica was bound by the injected latency, or by what every replica shares.
+    const meanReconcile = f.reconcile.reconcileSumSeconds / f.reconcile.reconciles;
+    const ours = Object.entries(cpu.processSeconds).reduce((sum, [, s]) => sum + s, 0);
+    rows.push(
+      { name: `${label}: reconcile time, mean`, value: meanReconcile * 1000, unit: 'ms/reconcile', baseline: `vs the injected round trip (${LATENCY_MS} ms)`, ratio: meanReconcile / (LATENCY_MS! / 1000) },
+      { name: `${label}: management requests per reconcile (one parallel wave of PUTs per new batch)`, value: f.reconcile.managementRequests / f.reconcile.reconciles, unit: 'requests' },
+      { name: `${label}: machine CPU busy over the run (2 cores, every session on the machine)`, value: cpu.machineBusyShare * 100, unit: '%' },
+      { name: `${label}: CPU used by this run's processes (operators, API server, etcd, broker, toxiproxy, bench)`, value: ours / cpu.seconds, unit: 'cores', baseline: `of ${cpu.cores} cores; operators ${(cpu.processSeconds.operators! / cpu.seconds).toFixed(2)}, API server ${((cpu.processSeconds['kube-apiserver'] ?? 0) / cpu.seconds).toFixed(2)}, broker ${((cpu.processSeconds.rabbitmq ?? 0) / cpu.seconds).toFixed(2)}` },
+    );
+  }
   if (f.reverify) {
     rows.push(
       { name: `${label}: cold restart, all ${f.resources} re-verified (incl. process start)`, value: f.reverify.seconds, unit: 's', baseline: `vs re-declaring ${queues} queues at the broker cap`, ratio: queues / cap.perSecond / f.reverify.seconds },
