@@ -11,10 +11,15 @@
  * SCALE_REPLICAS=1 runs only the single-replica scenario (with PROFILE=1 too).
  * SCALE_RESOURCES=N creates N resources instead of 1,000 (e.g. `SCALE_REPLICAS=3 SCALE_RESOURCES=200`).
  * SCALE_LATENCY_MS=L puts a toxiproxy with L ms of round trip between the operators and the
- * management API, and MAX_CONCURRENT_RECONCILES=SCALE_RECONCILES (default 2) in every replica,
+ * management API, and MAX_CONCURRENT_RECONCILES=SCALE_RECONCILES (default 1) in every replica,
  * so that one replica is bound by latency, not by CPU or the broker: then 1 and 2 sharded
- * replicas (`SCALE_REPLICAS` defaults to `1,2`) show what a second replica adds. No restart
- * phase and no blind-redeclare baseline in that mode; written as scale-latency-<L>ms.json.
+ * replicas (`SCALE_REPLICAS` defaults to `1,2`) show what a second replica adds. A new batch's
+ * reconcile makes one management round trip (its PUTs in parallel) between API-server writes,
+ * so the latency must be large against those writes: at 20 ms a reconcile took ~330 ms on this
+ * machine (API server and broker under load), at 200 ms ~290 ms of which 200 ms waiting. The run
+ * reports the machine's CPU busy share and each process's CPU use, to show whether CPU bound it.
+ * No restart phase and no blind-redeclare baseline in that mode; written as
+ * scale-latency-<L>ms-r<resources>.json.
  * PROFILE=1 runs the single replica with `node --cpu-prof` into bench/results/ and prints the
  * functions with the most self time (written as scale-profile.json: profiling slows everything,
  * so those timings are not the benchmark's).
@@ -37,7 +42,7 @@ const R = process.env.SCALE_RESOURCES ? Number(process.env.SCALE_RESOURCES) : QU
 const Q = QUICK ? 5 : 10;
 /** SCALE_REPLICAS=1 (or any list, e.g. `1,3`) runs only those scenarios: the 3-replica part takes ~6 of the ~10 minutes. */
 const LATENCY_MS = process.env.SCALE_LATENCY_MS ? Number(process.env.SCALE_LATENCY_MS) : undefined;
-const RECONCILES = process.env.SCALE_RECONCILES ?? '2';
+const RECONCILES = process.env.SCALE_RECONCILES ?? '1';
 const REPLICAS = process.env.SCALE_REPLICAS ? process.env.SCALE_REPLICAS.split(',').map(Number) : LATENCY_MS !== undefined || QUICK ? [1, 2] : PROFILE ? [1] : [1, 3];
 const PROFILE_DIR = join(RESULTS_DIR.pathname, `profile-${Date.now()}`);
 
