@@ -16,7 +16,7 @@
  * replicas (`SCALE_REPLICAS` defaults to `1,2`) show what a second replica adds. A new batch's
  * reconcile makes one management round trip (its PUTs in parallel) between API-server writes,
  * so the latency must be large against those writes: at 20 ms a reconcile took ~330 ms on this
- * machine (API server and broker under load), at 200 ms ~290 ms of which 200 ms waiting. The run
+ * machine (API server and broker under load), at 200 ms ~280 ms of which 200 ms waiting. The run
  * reports the machine's CPU busy share and each process's CPU use, to show whether CPU bound it.
  * No restart phase and no blind-redeclare baseline in that mode; written as
  * scale-latency-<L>ms-r<resources>.json.
