@@ -48,7 +48,7 @@ const objects = kc.makeApiClient(CustomObjectsApi);
 const ns = `bench-ready-${randomBytes(3).toString('hex')}`;
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
 /** Status writes timed per object for the edit's floor. */
-const WRITES = 7;
+const WRITES = 15;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** API-server writes of RabbitQueueBatches (spec/metadata and status patches, not the bench's creates) and of Events, so far. */
