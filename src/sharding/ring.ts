@@ -17,7 +17,7 @@ function score(member: string, key: string): bigint {
   return createHash('sha1').update(member).update('\0').update(key).digest().readBigUInt64BE(0);
 }
 
-export class HashRing {
+export class RendezvousHash {
   private readonly members: string[];
 
   constructor(members: Iterable<string>) {

@@ -27,7 +27,7 @@ import { Controller } from '../controllers/controller.js';
 import { keyOf } from '../controllers/claims.js';
 import { customObjectPath, kubeCall, MERGE_PATCH, type KubeAccess } from '../kube/api-request.js';
 import type { Membership } from './membership.js';
-import { HashRing } from './ring.js';
+import { RendezvousHash } from './ring.js';
 
 export const SHARD_LABEL = 'rabbitbatch.io/shard';
 export const DRAIN_LABEL = 'rabbitbatch.io/drain';
@@ -55,7 +55,7 @@ export async function patchLabels(kc: KubeAccess, b: RabbitQueueBatch, labels: R
 
 export class Sharder {
   private members: string[] = [];
-  private ring = new HashRing([]);
+  private ring = new RendezvousHash([]);
   private timer: NodeJS.Timeout | undefined;
   readonly controller: Controller<RabbitQueueBatch>;
 
@@ -102,7 +102,7 @@ export class Sharder {
     if (members.join(',') === this.members.join(',')) return;
     this.o.log.info({ members }, 'sharder: members changed, rebalancing');
     this.members = members;
-    this.ring = new HashRing(members);
+    this.ring = new RendezvousHash(members);
     for (const b of this.controller.store.list()) this.controller.enqueue(keyOf(b));
   }
 

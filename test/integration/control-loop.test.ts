@@ -10,7 +10,7 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RabbitQueueBatchSpecInput } from '../../src/api/schema.js';
-import { HashRing } from '../../src/sharding/ring.js';
+import { RendezvousHash } from '../../src/sharding/ring.js';
 import { SHARD_LABEL } from '../../src/sharding/sharder.js';
 import { batchApi, createTestNamespace, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, startTestOperator, type TestOperator } from '../support/operator.js';
@@ -122,7 +122,7 @@ describe('sharding hand-over A → B → A', () => {
     operators.push(a);
     const batches = batchClient(ns.name);
     // A name the ring gives to B once both are members.
-    const ring = new HashRing([A, B]);
+    const ring = new RendezvousHash([A, B]);
     const name = Array.from({ length: 200 }, (_, i) => `moving-${i}`).find((n) => ring.owner(`${ns.name}/${n}`) === B)!;
     const shardOf = async () => (await batches.get(name)).metadata.labels?.[SHARD_LABEL];
     const queues = (qs: string[]): RabbitQueueBatchSpecInput => ({ vhost: vh.name, deletionPolicy: 'Delete', queues: qs.map((q) => ({ name: q })) });
