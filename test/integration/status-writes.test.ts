@@ -1,9 +1,11 @@
 /**
- * Management API unreachable: the status says `BrokerUnavailable` and is written once, however
- * often the operator retries. Counted at the API server itself: on a private control plane only
- * this file's operator writes, so `apiserver_request_total{resource="rabbitqueuebatches",
- * subresource="status"}` counts exactly its status writes (a patch that changes nothing still
- * counts there, though it leaves the resourceVersion alone).
+ * Counted at the API server itself: on a private control plane only this file's operator calls
+ * it, so `apiserver_request_total` counts exactly its requests.
+ * - Management API unreachable: the status says `BrokerUnavailable` and is written once, however
+ *   often the operator retries (a status patch that changes nothing still counts there, though it
+ *   leaves the resourceVersion alone).
+ * - A batch on a connection Secret: while the Secret's watch is open, reconciles read it from
+ *   the watch, not with a GET each.
  */
 import { execFileSync } from 'node:child_process';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, loadKubeConfig } from '../support/kube.js';
 import { batchClient, condition, startTestOperator, type TestOperator } from '../support/operator.js';
 import { startPrivatePlane, type PrivatePlane } from '../support/private-plane.js';
+import { createTestVhost, getQueue, rabbitUrl } from '../support/rabbit.js';
 
 let plane: PrivatePlane;
 let ns: { name: string; cleanup: () => Promise<void> };
@@ -32,14 +35,19 @@ afterAll(async () => {
   await plane?.stop();
 });
 
-/** Status writes (PATCH or PUT of the status subresource) the API server has answered. */
-function statusWrites(): number {
+/** Requests the API server has answered whose `apiserver_request_total` line passes `match`. */
+function requests(match: (line: string) => boolean): number {
   const text = execFileSync('kubectl', ['--kubeconfig', plane.kubeconfigPath, 'get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   return text
     .split('\n')
-    .filter((l) => l.startsWith('apiserver_request_total{') && l.includes('resource="rabbitqueuebatches"') && l.includes('subresource="status"') && /verb="(PATCH|APPLY|PUT|UPDATE)"/.test(l))
+    .filter((l) => l.startsWith('apiserver_request_total{') && match(l))
     .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
+
+/** Status writes (PATCH or PUT of the status subresource). */
+const statusWrites = () => requests((l) => l.includes('resource="rabbitqueuebatches"') && l.includes('subresource="status"') && /verb="(PATCH|APPLY|PUT|UPDATE)"/.test(l));
+/** GETs of single Secrets (a watch's list is verb LIST, its stream WATCH). */
+const secretGets = () => requests((l) => l.includes('resource="secrets"') && l.includes('verb="GET"'));
 
 async function reconcileErrors(): Promise<number> {
   const text = await (await fetch(`http://${operator.metricsAddress}/metrics`)).text();
@@ -60,5 +68,33 @@ describe('management API unreachable', () => {
     expect(await reconcileErrors(), 'the operator kept retrying').toBeGreaterThanOrEqual(errors + 3);
     expect(statusWrites(), 'status writes after the first BrokerUnavailable').toBe(writes);
     expect(writes, 'status writes until BrokerUnavailable (Progressing first, then the failure)').toBeLessThanOrEqual(3);
+  });
+});
+
+describe('a batch on a connection Secret', () => {
+  it('reads the Secret from its watch: edits of the batch make no GET of it', async () => {
+    const vh = await createTestVhost('secretwatch');
+    const core = loadKubeConfig(plane.kubeconfigPath).makeApiClient(CoreV1Api);
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'broker' }, stringData: { uri: rabbitUrl(), username: 'guest', password: 'guest' } } });
+    const batches = batchClient(ns.name, plane.kubeconfigPath);
+    const spec = (n: number) => ({ vhost: vh.name, rabbitmq: { connectionSecret: { name: 'broker' } }, deletionPolicy: 'Delete' as const, queues: Array.from({ length: n }, (_, i) => ({ name: `sw.q${i}` })) });
+    try {
+      await batches.create('watched', spec(1));
+      await batches.waitFor('watched', (b) => condition(b, 'Ready')?.status === 'True', 60_000);
+      // One edit first: its reconcile finds the Secret's watch open whatever the first one found.
+      await batches.setSpec('watched', spec(2));
+      await batches.waitFor('watched', (b) => condition(b, 'Ready')?.status === 'True' && b.status?.applied?.queues.length === 2, 60_000);
+      const gets = secretGets();
+      for (let n = 3; n <= 5; n++) {
+        await batches.setSpec('watched', spec(n));
+        await batches.waitFor('watched', (b) => condition(b, 'Ready')?.status === 'True' && b.status?.applied?.queues.length === n, 60_000);
+      }
+      expect(await getQueue(vh.name, 'sw.q4'), 'the last edit reached RabbitMQ').toBeDefined();
+      expect(secretGets(), 'GETs of Secrets during three reconciles of a batch on one').toBe(gets);
+    } finally {
+      await batches.delete('watched');
+      await batches.gone('watched');
+      await vh.cleanup();
+    }
   });
 });
