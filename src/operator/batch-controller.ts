@@ -92,14 +92,17 @@ export function createBatchController(o: BatchControllerOptions): BatchControlle
     reconcile: async (req, ctx) => {
       const started = Date.now();
       const key = `${req.namespace}/${req.name}`;
+      // Not in this replica's store (deleted, or moved to another shard): the reconcile only
+      // forgets the key, touching neither RabbitMQ nor the API server.
+      const held = ctx.store.get(key) !== undefined;
       try {
         return await reconcile(req, ctx);
       } finally {
         // Gone (deleted, finalized, or moved to another replica's shard): its broker's stream and
         // clients are kept only while some batch still uses them.
         if (!ctx.store.get(key)) await release(key);
-        // start/end per key: the overlap detector of the sharding tests reads these.
-        ctx.log.debug({ reconcileStart: started, reconcileEnd: Date.now(), identity: config.identity }, 'reconcile finished');
+        // start/end per key, and whether the batch was held: the overlap detector of the sharding tests reads these.
+        ctx.log.debug({ reconcileStart: started, reconcileEnd: Date.now(), identity: config.identity, held }, 'reconcile finished');
       }
     },
     // Our own status writes must not trigger another reconcile (GenerationChangedPredicate).
