@@ -20,6 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { BulkheadPolicy } from 'cockatiel';
 import { GROUP, PLURAL, VERSION, specSchema, type RabbitQueueBatch } from '../src/api/schema.js';
 import { executePlan } from '../src/batch/execute.js';
 import { planBatch } from '../src/batch/plan.js';
@@ -232,9 +233,7 @@ try {
  * `status.ready`, so each patch is a real write.
  */
 async function statusWriteTimes<N extends string>(names: N[], vhost: string, rabbitmq: unknown): Promise<Record<N, number[]>> {
-  const floorNs = `${ns}-floor`;
-  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: floorNs } } });
-  try {
+  return inUnwatchedNamespace('floor', async (floorNs) => {
     const times = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<N, number[]>;
     for (const name of names) {
       const original = (await objects.getNamespacedCustomObject({ ...api, namespace: ns, name })) as RabbitQueueBatch;
@@ -249,9 +248,7 @@ async function statusWriteTimes<N extends string>(names: N[], vhost: string, rab
       }
     }
     return times;
-  } finally {
-    await deleteBatchesAndNamespace(kc, floorNs);
-  }
+  });
 }
 
 /**
@@ -260,47 +257,44 @@ async function statusWriteTimes<N extends string>(names: N[], vhost: string, rab
  * status, the result status, one Event), with the fleet's concurrency.
  */
 async function fleetWritesAlone(batchNames: string[], vhost: string, rabbitmq: unknown): Promise<number> {
-  const floorNs = `${ns}-fleet-floor`;
   const core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: floorNs } } });
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  try {
-    return await timed(async () => {
-      // As in the fleet: 10 creators, and 10 workers (the operator's MAX_CONCURRENT_RECONCILES)
-      // writing for each batch as soon as it exists.
+  // As in the fleet: 10 creators, and at most 10 batches written for at once (the operator's
+  // MAX_CONCURRENT_RECONCILES), each as soon as it exists.
+  const reconciles = new BulkheadPolicy(10, Number.MAX_SAFE_INTEGER);
+  const writeFor = async (floorNs: string, n: string) => {
+    const queues = names(`${n}.q`, Q);
+    // No finalizer: the fleet's batches are deletionPolicy Retain (the default).
+    await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { applying: queues.map((q) => `queue/${q}`) } } }, merge);
+    const items = queues.map((q) => ({ resource: `queue/${q}`, status: 'Ready' }));
+    await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { observedGeneration: 1, ready: `${Q}/${Q}`, applying: null, items, applied: { vhost, exchanges: [], queues, bindings: [] }, summary: { total: Q, ready: Q, failed: 0, conflicts: 0 } } } }, merge);
+    await core.createNamespacedEvent({ namespace: floorNs, body: { metadata: { generateName: `${n}.` }, involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', name: n, namespace: floorNs }, reason: 'Applied', message: `created ${Q} objects`, type: 'Normal', source: { component: 'rabbitbatch' } } });
+  };
+  return inUnwatchedNamespace('fleet-floor', (floorNs) =>
+    timed(async () => {
       const toCreate = [...batchNames];
-      const created: string[] = [];
-      let creating = 10;
-      const wake: (() => void)[] = [];
-      const creators = Array.from({ length: 10 }, async () => {
-        for (let n = toCreate.shift(); n !== undefined; n = toCreate.shift()) {
-          await objects.createNamespacedCustomObject({ ...api, namespace: floorNs, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: n }, spec: { vhost, rabbitmq, queues: names(`${n}.q`, Q).map((name) => ({ name })) } } });
-          created.push(n);
-          wake.shift()?.();
-        }
-        creating--;
-        wake.splice(0).forEach((w) => w());
-      });
-      const workers = Array.from({ length: 10 }, async () => {
-        for (;;) {
-          const n = created.shift();
-          if (n === undefined) {
-            if (creating === 0) return;
-            await new Promise<void>((r) => wake.push(r));
-            continue;
+      const writes: Promise<void>[] = [];
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          for (let n = toCreate.shift(); n !== undefined; n = toCreate.shift()) {
+            await objects.createNamespacedCustomObject({ ...api, namespace: floorNs, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', metadata: { name: n }, spec: { vhost, rabbitmq, queues: names(`${n}.q`, Q).map((name) => ({ name })) } } });
+            writes.push(reconciles.execute(() => writeFor(floorNs, n)));
           }
-          const queues = names(`${n}.q`, Q);
-          // No finalizer: the fleet's batches are deletionPolicy Retain (the default).
-          await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { applying: queues.map((q) => `queue/${q}`) } } }, merge);
-          const items = queues.map((q) => ({ resource: `queue/${q}`, status: 'Ready' }));
-          await objects.patchNamespacedCustomObjectStatus({ ...api, namespace: floorNs, name: n, body: { status: { observedGeneration: 1, ready: `${Q}/${Q}`, applying: null, items, applied: { vhost, exchanges: [], queues, bindings: [] }, summary: { total: Q, ready: Q, failed: 0, conflicts: 0 } } } }, merge);
-          await core.createNamespacedEvent({ namespace: floorNs, body: { metadata: { generateName: `${n}.` }, involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RabbitQueueBatch', name: n, namespace: floorNs }, reason: 'Applied', message: `created ${Q} objects`, type: 'Normal', source: { component: 'rabbitbatch' } } });
-        }
-      });
-      await Promise.all([...creators, ...workers]);
-    });
+        }),
+      );
+      await Promise.all(writes);
+    }),
+  );
+}
+
+/** `work` in a namespace of its own (`<ns>-<suffix>`) that no operator watches; removed afterwards. */
+async function inUnwatchedNamespace<T>(suffix: string, work: (namespace: string) => Promise<T>): Promise<T> {
+  const namespace = `${ns}-${suffix}`;
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  try {
+    return await work(namespace);
   } finally {
-    await deleteBatchesAndNamespace(kc, floorNs);
+    await deleteBatchesAndNamespace(kc, namespace);
   }
 }
 

@@ -71,7 +71,8 @@ export interface CpuUse {
  */
 export function startCpuUse(groups: () => Record<string, number[]>): { stop: () => CpuUse } {
   const pidsOf = () => {
-    const fixed = { ...planePids(), bench: process.pid, ...(brokerPid() ? { rabbitmq: brokerPid()! } : {}) };
+    const broker = brokerPid();
+    const fixed = { ...planePids(), bench: process.pid, ...(broker ? { rabbitmq: broker } : {}) };
     return { ...Object.fromEntries(Object.entries(fixed).map(([k, v]) => [k, [v]])), ...groups() };
   };
   const sample = () => Object.fromEntries(Object.entries(pidsOf()).map(([k, pids]) => [k, pids.map((p) => [p, cpuSeconds(p)] as const)]));
