@@ -28,7 +28,7 @@ import type { ItemStatus, Mode } from '../api/schema.js';
 import type { ManagementApi } from '../model/broker.js';
 import { classify, ManagementError, type FailureKind } from '../model/errors.js';
 import { destinationId, exchangeId } from '../model/identity.js';
-import { isDelete, type Operation } from '../model/operation.js';
+import { isCreate, isDelete, type Operation } from '../model/operation.js';
 import type { Plan } from './plan.js';
 
 export interface ItemResult {
@@ -65,6 +65,10 @@ export interface ExecutionResult {
   /** Existing identical resources planned `adopt` (add to `status.applied`); only when the run
    * went through: a blocked or rolled-back AllOrNothing batch takes nothing over. */
   adopted: string[];
+  /** Creations whose answer never came (no answer, or a 5xx): RabbitMQ may have made them. The
+   * caller keeps them in its write-ahead record, so the next run, which observes them, knows
+   * they are its own. */
+  unsure: string[];
   /** The first failure, for conditions, events and the CLI's exit code. */
   failure?: Failure;
   brokerUnavailable: boolean;
@@ -96,6 +100,7 @@ class Run {
   private readonly created: { op: Operation; propertiesKey?: string }[] = [];
   private readonly deleted: string[] = [];
   private readonly failed = new Set<string>();
+  private readonly unsure: string[] = [];
   private failure: Failure | undefined;
   private brokerUnavailable = false;
   private operations = 0;
@@ -198,6 +203,7 @@ class Run {
       return;
     }
     if (outcome.noAnswer) this.brokerUnavailable = true;
+    if (isCreate(op) && outcome.kind === 'transient' && (outcome.noAnswer || (outcome.status ?? 0) >= 500)) this.unsure.push(op.resource);
     if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
     else this.markFailed(op.resource, outcome.error, true, outcome.kind, outcome.status);
   }
@@ -305,6 +311,7 @@ class Run {
       created: this.created.map((c) => c.op.resource),
       deleted: this.deleted,
       adopted: outcome === 'Succeeded' || outcome === 'PartiallySucceeded' ? this.plan.items.filter((i) => i.decision === 'adopt').map((i) => i.resource) : [],
+      unsure: this.unsure,
       ...(failure ? { failure } : {}),
       brokerUnavailable: this.brokerUnavailable,
       operations: this.operations,

@@ -61,6 +61,15 @@ export function ownedAfterRun(recorded: ReadonlySet<string>, applying: ReadonlyS
   return next;
 }
 
+/**
+ * The write-ahead record after a run: the creations whose answer was lost. RabbitMQ may have made
+ * them; dropping them would leave an object of this resource's that no later run owns (with
+ * `adopt: Never` an identical object it did not record is only looked at).
+ */
+export function applyingAfterRun(owned: ReadonlySet<string>, result: ExecutionResult): string[] {
+  return [...new Set(result.unsure)].filter((r) => !owned.has(r)).sort();
+}
+
 export function readyConditions(result: ExecutionResult): ConditionInput[] {
   const f = result.failure;
   const conflicts = result.items.filter((i) => i.status === 'Conflict');
@@ -100,11 +109,13 @@ export interface StatusInput {
   generation: number | undefined;
   vhost: string;
   owned: ReadonlySet<string>;
+  /** Still being created, as far as anyone knows (`applyingAfterRun`); none by default. */
+  applying?: readonly string[];
   result: ExecutionResult;
   now: string;
 }
 
-export function buildStatus({ previous, generation, vhost, owned, result, now }: StatusInput): RabbitQueueBatchStatus {
+export function buildStatus({ previous, generation, vhost, owned, applying = [], result, now }: StatusInput): RabbitQueueBatchStatus {
   const items = [...result.items].sort((a, b) => a.resource.localeCompare(b.resource));
   const count = (s: string) => items.filter((i) => i.status === s).length;
   return {
@@ -122,7 +133,7 @@ export function buildStatus({ previous, generation, vhost, owned, result, now }:
     },
     items,
     applied: toApplied(vhost, owned),
-    applying: [],
+    applying: [...applying],
     ...(result.adopted.length > 0 || previous?.adopted !== undefined ? { adopted: (previous?.adopted ?? 0) + result.adopted.length } : {}),
   };
 }

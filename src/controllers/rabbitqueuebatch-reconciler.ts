@@ -35,7 +35,7 @@ import { BrokerUnavailableError, classify, InvalidSpecError } from '../model/err
 import { Reason } from '../model/reason.js';
 import { isCreate } from '../model/operation.js';
 import { reportRun, type RecordEvent } from './batch-report.js';
-import { buildStatus, failedStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
+import { applyingAfterRun, buildStatus, failedStatus, failureStatus, ownedAfterRun, ownedSet, toApplied, type FailureContext } from './batch-status.js';
 import { Claims, keyOf, type EndpointOf } from './claims.js';
 import { withDriftRepair, type DriftRepairInput } from './drift-repair-condition.js';
 import type { ResolvedConnection } from './connections.js';
@@ -72,7 +72,7 @@ export class RabbitQueueBatchReconciler {
    * behind our own status write (its watch event has not arrived yet); while this process holds
    * the key it is the only writer of that status, so its last write is the truth.
    */
-  private readonly ownedWritten = new Map<string, { uid: string | undefined; owned: Set<string> }>();
+  private readonly ownedWritten = new Map<string, { uid: string | undefined; owned: Set<string>; applying: readonly string[] }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -119,7 +119,7 @@ export class RabbitQueueBatchReconciler {
 
     const started = performance.now();
     // Owned: what the status says this resource made, plus what a crashed reconcile was creating.
-    const applying = new Set(batch.status?.applying ?? []);
+    const applying = new Set(this.applyingOf(batch));
     const recorded = this.ownedOf(batch);
     const owned = new Set([...recorded, ...applying]);
     const wanted = namesLookedAt(spec, owned);
@@ -151,7 +151,7 @@ export class RabbitQueueBatchReconciler {
     const seconds = (performance.now() - started) / 1000;
 
     const owns = ownedAfterRun(recorded, applying, result);
-    let status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, result, now: this.timestamp() });
+    let status = buildStatus({ previous: batch.status, generation: batch.metadata.generation, vhost: spec.vhost, owned: owns, applying: applyingAfterRun(owns, result), result, now: this.timestamp() });
     const conditions = withDriftRepair(status.conditions, this.deps.driftRepair?.(batch), batch.metadata.generation, this.timestamp());
     if (conditions !== status.conditions) status = { ...status, ...(conditions ? { conditions } : {}) };
     // Observed from the cache, refused at the first write: the credentials, not the batch, are wrong.
@@ -162,7 +162,7 @@ export class RabbitQueueBatchReconciler {
       this.deps.event(batch, 'Warning', Reason.Unauthorized, message);
     }
     await this.deps.writeStatus(batch, status);
-    this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied) });
+    this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied), applying: status.applying ?? [] });
     reportRun(this.deps, { batch, spec, result, seconds, writes, repaired });
     return result;
   }
@@ -170,7 +170,8 @@ export class RabbitQueueBatchReconciler {
   private async finalize(batch: RabbitQueueBatch, ctx: Context): Promise<undefined> {
     if (!batch.metadata.finalizers?.includes(FINALIZER)) return;
     const validation = validateBatchSpec(batch, Number.MAX_SAFE_INTEGER);
-    const owned = this.ownedOf(batch);
+    // What a run was creating when it crashed, or whose answer it lost, may exist: deleted too.
+    const owned = new Set([...this.ownedOf(batch), ...this.applyingOf(batch)]);
     if (validation.ok && validation.spec.deletionPolicy === 'Delete' && owned.size > 0) {
       const spec = { ...validation.spec, vhost: batch.status?.applied?.vhost ?? validation.spec.vhost };
       const { api } = await this.deps.connect(batch);
@@ -245,6 +246,12 @@ export class RabbitQueueBatchReconciler {
   private ownedOf(batch: RabbitQueueBatch): Set<string> {
     const written = this.ownedWritten.get(keyOf(batch));
     return written && written.uid === batch.metadata.uid ? new Set(written.owned) : ownedSet(batch.status?.applied);
+  }
+
+  /** The write-ahead record: what a run was creating and may have made (see `ownedOf` for why our own write wins). */
+  private applyingOf(batch: RabbitQueueBatch): readonly string[] {
+    const written = this.ownedWritten.get(keyOf(batch));
+    return written && written.uid === batch.metadata.uid ? written.applying : (batch.status?.applying ?? []);
   }
 
   private timestamp(): string {

@@ -69,4 +69,24 @@ describe('network faults', () => {
       expect(await metric(/^rabbitbatch_http_pool_connections\{.*state="pending"/)).toEqual([0]);
     }, { timeoutMs: 30_000 });
   });
+
+  it('owns a queue RabbitMQ made while its answer was lost, and deletes it with the batch', async () => {
+    const batches = batchClient(ns.name);
+    // The vhost is observed first, so the next batch's only request is its PUT.
+    await batches.create('observed', { vhost: vh.name, queues: [{ name: 'observed.0' }] });
+    await batches.waitFor('observed', ready, 60_000);
+    // Requests still reach RabbitMQ, but every answer is cut before its first byte.
+    await toxic('cut', 'limit_data', { bytes: 0 });
+    await batches.create('lost', { vhost: vh.name, deletionPolicy: 'Delete', queues: [{ name: 'lost.0' }] });
+    await eventually(async () => expect(await getQueue(vh.name, 'lost.0')).toBeDefined(), { timeoutMs: 30_000 });
+    await batches.waitFor('lost', (b) => condition(b, 'Ready')?.reason === 'BrokerUnavailable', 60_000);
+    await clear('cut');
+    const b = await batches.waitFor('lost', ready, 120_000);
+    // adopt defaults to Never: without its write-ahead record the batch would only look at the queue.
+    expect(b.status?.applied?.queues).toEqual(['lost.0']);
+    await batches.delete('lost');
+    await batches.gone('lost', 60_000);
+    expect(await getQueue(vh.name, 'lost.0')).toBeUndefined();
+    await batches.delete('observed');
+  });
 });

@@ -503,7 +503,7 @@ describe('Argo CD health check', () => {
     generation: 2,
     vhost: '/',
     owned: new Set(['queue/orders']),
-    result: { outcome: 'Succeeded', items: [{ resource: 'queue/orders', status: 'Ready' }], created: ['queue/orders'], deleted: [], adopted: [], brokerUnavailable: false, operations: 1 },
+    result: { outcome: 'Succeeded', items: [{ resource: 'queue/orders', status: 'Ready' }], created: ['queue/orders'], deleted: [], adopted: [], unsure: [], brokerUnavailable: false, operations: 1 },
     now,
   });
   const rolledBack = buildStatus({
@@ -517,6 +517,7 @@ describe('Argo CD health check', () => {
       created: [],
       deleted: [],
       adopted: [],
+      unsure: [],
       failure: { resource: 'queue/orders', error: 'PRECONDITION_FAILED', kind: 'refused' },
       brokerUnavailable: false,
       operations: 2,
