@@ -65,9 +65,9 @@ export interface ExecutionResult {
   /** Existing identical resources planned `adopt` (add to `status.applied`); only when the run
    * went through: a blocked or rolled-back AllOrNothing batch takes nothing over. */
   adopted: string[];
-  /** Creations whose answer never came (no answer, or a 5xx): RabbitMQ may have made them. The
-   * caller keeps them in its write-ahead record, so the next run, which observes them, knows
-   * they are its own. */
+  /** Creations whose outcome is not known (no answer, a transient failure, or a rollback that
+   * found nothing to delete): RabbitMQ may have made them. The caller keeps them in its
+   * write-ahead record, so the next run, which observes them, knows they are its own. */
   unsure: string[];
   /** The first failure, for conditions, events and the CLI's exit code. */
   failure?: Failure;
@@ -203,7 +203,9 @@ class Run {
       return;
     }
     if (outcome.noAnswer) this.brokerUnavailable = true;
-    if (isCreate(op) && outcome.kind === 'transient' && (outcome.noAnswer || (outcome.status ?? 0) >= 500)) this.unsure.push(op.resource);
+    // A transient failure (no answer, a 5xx, a 404 or 409 while the broker changes) says nothing
+    // sure about what RabbitMQ did: the object may exist. A refusal (4xx) made nothing.
+    if (isCreate(op) && outcome.kind === 'transient') this.unsure.push(op.resource);
     if (outcome.retained) this.set(op.resource, 'Retained', outcome.error);
     else this.markFailed(op.resource, outcome.error, true, outcome.kind, outcome.status);
   }
@@ -263,11 +265,15 @@ class Run {
         const undo = undoOf(op, propertiesKey);
         if (undo) {
           this.options.beforeOperation?.(undo);
-          if (undo.type === 'unbind') await api.deleteBinding(vhost, undo.binding);
-          else if (undo.type === 'deleteQueue') await api.deleteQueue(vhost, undo.name, { ifEmpty: true, ifUnused: true });
-          else if (undo.type === 'deleteExchange') await api.deleteExchange(vhost, undo.name);
-          else if (undo.type === 'deletePolicy') await api.deletePolicy(vhost, undo.kind, undo.name);
+          let removed = true;
+          if (undo.type === 'unbind') removed = await api.deleteBinding(vhost, undo.binding);
+          else if (undo.type === 'deleteQueue') removed = await api.deleteQueue(vhost, undo.name, { ifEmpty: true, ifUnused: true });
+          else if (undo.type === 'deleteExchange') removed = await api.deleteExchange(vhost, undo.name);
+          else if (undo.type === 'deletePolicy') removed = await api.deletePolicy(vhost, undo.kind, undo.name);
           this.options.onOperation?.(undo, true, 0);
+          // "Not found" for what this run made moments ago: a broker going down answers so for a
+          // durable queue that is back when it starts again. Whether it exists is not known.
+          if (!removed) this.unsure.push(op.resource);
         }
         this.set(op.resource, 'Pending', `rolled back after ${this.failure?.resource ?? 'a failure'} failed`);
       } catch (err) {

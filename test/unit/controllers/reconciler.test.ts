@@ -238,6 +238,29 @@ describe('RabbitQueueBatchReconciler', () => {
     expect([...broker.queues.keys()]).toEqual([]);
   });
 
+  it('a broker going down mid-run: what it may have made stays in status.applying, and the next run owns what is there', async () => {
+    const broker = new FakeBroker();
+    // As RabbitMQ answers while it stops: the next PUT gets 404 (vhost not found) and the rollback's
+    // DELETE of q1 finds nothing, though the durable queue is there again once it starts.
+    broker.beforeWrite = (what) => {
+      if (what === 'putQueue q2') throw new ManagementError(404, 'Not Found', 'PUT', '/api/queues/%2F/q2');
+    };
+    const deleteQueue = broker.deleteQueue.bind(broker);
+    broker.deleteQueue = async () => false;
+    const h = harness({ broker });
+    const b = batch('stopped', { queues: [{ name: 'q1' }, { name: 'q2' }, { name: 'q3' }] });
+    h.put(b);
+    await expect(h.run(b)).rejects.toThrow(/404/);
+    expect(h.reason(b)).toBe('RolledBack');
+    expect(h.current(b).status?.applying).toEqual(['queue/q1', 'queue/q2']);
+    broker.beforeWrite = () => undefined;
+    broker.deleteQueue = deleteQueue;
+    await h.run(h.current(b));
+    expect(h.reason(b)).toBe('Reconciled');
+    expect(h.current(b).status?.applied?.queues).toEqual(['q1', 'q2', 'q3']);
+    expect(h.current(b).status?.applying).toEqual([]);
+  });
+
   it('an object claimed by an older batch on the same broker is a Conflict; on another broker it is not', async () => {
     const h = harness({ endpointOf: (b) => (b.metadata.name === 'elsewhere' ? 'http://other:15672' : 'http://fake:15672') });
     const older = batch('older', { queues: [{ name: 'shared' }] });
