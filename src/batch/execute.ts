@@ -16,6 +16,9 @@
  *   AllOrNothing run is rolled back; a BestEffort run reports what it did and leaves the rest
  *   `Pending`. What was created before the abort is in `created`, and the caller's write-ahead
  *   record covers the rest, so nothing is half-applied and forgotten.
+ * - A creation whose outcome is not known (`unsure`: no answer, a transient failure, or a
+ *   rollback that found nothing to delete) is never reported as absent: the caller keeps it in
+ *   its write-ahead record.
  *
  * Failure modes
  * - Every failure is classified once (`classify`, model/errors.ts). No answer from the broker
