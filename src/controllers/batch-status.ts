@@ -62,8 +62,8 @@ export function ownedAfterRun(recorded: ReadonlySet<string>, applying: ReadonlyS
 }
 
 /**
- * The write-ahead record after a run: the creations whose answer was lost. RabbitMQ may have made
- * them; dropping them would leave an object of this resource's that no later run owns (with
+ * The write-ahead record after a run: the creations whose outcome is not known (`unsure`). RabbitMQ
+ * may have made them; dropping them would leave an object of this resource's that no later run owns (with
  * `adopt: Never` an identical object it did not record is only looked at).
  */
 export function applyingAfterRun(owned: ReadonlySet<string>, result: ExecutionResult): string[] {
