@@ -6,20 +6,14 @@
  *
  * Guarantees: `record()` never throws and never rejects; a failed write is logged. Events about
  * one object+reason+message are written one after another (a repeat waits for the first
- * create), so aggregation also holds for concurrent calls. Events are written in the background
- * by one writer at a time (`maxInFlight`), as client-go's broadcaster does: an Event describes a
- * change, the status is what users and GitOps tools wait for, so when the API server is the
- * bottleneck (a fleet of new batches) status writes are not queued behind Events.
+ * create), so aggregation also holds for concurrent calls.
  *
  * Failure modes: the apiserver is down → the Event is lost (logged); the aggregated Event was
- * deleted (Events expire after an hour by default) → a new one is created; more than
- * `maxQueued` Events waiting → the newest is dropped (logged), as client-go drops when its queue
- * of 1,000 is full. The recent-events cache is in memory: after a restart the first repeat
- * creates a new Event.
+ * deleted (Events expire after an hour by default) → a new one is created. The recent-events
+ * cache is in memory: after a restart the first repeat creates a new Event.
  */
 import { hostname } from 'node:os';
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { BulkheadPolicy, BulkheadRejectedError } from 'cockatiel';
 import pino, { type Logger } from 'pino';
 import type { KubeAccess } from './api-request.js';
 import { eventApi } from './core-apis.js';
@@ -43,10 +37,6 @@ export interface EventRecorderOptions {
   logger?: Logger;
   /** Clock, replaceable in tests. Defaults to `() => new Date()`. */
   now?: () => Date;
-  /** Event writes at once. Defaults to 1 (client-go's one sink goroutine). */
-  maxInFlight?: number;
-  /** Event writes waiting beyond those; more are dropped. Defaults to 1000 (client-go's `maxQueuedEvents`). */
-  maxQueued?: number;
 }
 
 /** Longer messages are cut, as client-go does. */
@@ -71,8 +61,6 @@ export class EventRecorder {
   readonly #recent = new Map<string, Recent>();
   /** The last write per aggregation key, so repeats queue behind it. */
   readonly #chains = new Map<string, Promise<void>>();
-  readonly #writer: BulkheadPolicy;
-  #dropped = 0;
   #seq = 0;
 
   constructor(options: EventRecorderOptions) {
@@ -83,7 +71,6 @@ export class EventRecorder {
     this.#cacheSize = options.cacheSize ?? 1000;
     this.#log = options.logger ?? pino({ enabled: false });
     this.#now = options.now ?? (() => new Date());
-    this.#writer = new BulkheadPolicy(options.maxInFlight ?? 1, options.maxQueued ?? 1000);
   }
 
   /** Records an Event about `obj`. Resolves when written (or failed and logged); never rejects. */
@@ -92,7 +79,7 @@ export class EventRecorder {
     const meta = obj.metadata ?? {};
     const key = JSON.stringify([obj.apiVersion, obj.kind, meta.namespace, meta.name, meta.uid, type, reason, text]);
     const previous = this.#chains.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.#queued(key, obj, type, reason, text));
+    const next = previous.then(() => this.#write(key, obj, type, reason, text));
     this.#chains.set(key, next);
     void next.then(() => {
       if (this.#chains.get(key) === next) this.#chains.delete(key);
@@ -103,16 +90,6 @@ export class EventRecorder {
   /** Waits for every Event write started so far. */
   async flush(): Promise<void> {
     await Promise.all([...this.#chains.values()]);
-  }
-
-  async #queued(key: string, obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
-    try {
-      await this.#writer.execute(() => this.#write(key, obj, type, reason, message));
-    } catch (err) {
-      if (!(err instanceof BulkheadRejectedError)) throw err;
-      // Logged for the first and then every 100th, so a flood does not also flood the log.
-      if (this.#dropped++ % 100 === 0) this.#log.warn({ reason, object: `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, dropped: this.#dropped }, 'Kubernetes Event dropped: too many waiting to be written');
-    }
   }
 
   async #write(key: string, obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {

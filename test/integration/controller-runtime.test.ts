@@ -468,19 +468,6 @@ describe('EventRecorder', () => {
     await deleteGadget('evented');
   });
 
-  it('writes in the background within its bounds: beyond them an Event is dropped and said in the log', async () => {
-    const gadget = await createGadget('flooded');
-    const logged: string[] = [];
-    const logger = pino({}, { write: (line: string) => void logged.push(line) });
-    // One write at a time and two waiting: of ten at once, the first three are written.
-    const recorder = new EventRecorder({ kubeConfig: kc, logger, maxInFlight: 1, maxQueued: 2 });
-    await Promise.all(Array.from({ length: 10 }, (_, i) => recorder.record(gadget, 'Normal', `Reason${i}`, `event ${i}`)));
-    const list = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=flooded' });
-    expect(list.items.map((e) => e.reason).sort()).toEqual(['Reason0', 'Reason1', 'Reason2']);
-    expect(logged.filter((l) => l.includes('Kubernetes Event dropped'))).toHaveLength(1);
-    await deleteGadget('flooded');
-  });
-
   it('never throws when the Event cannot be written', async () => {
     const recorder = new EventRecorder({ kubeConfig: kc });
     await expect(recorder.record({ apiVersion: API_VERSION, kind: 'Gadget', metadata: { name: 'x', namespace: 'no-such-namespace-xyz' } }, 'Normal', 'R', 'm')).resolves.toBeUndefined();
