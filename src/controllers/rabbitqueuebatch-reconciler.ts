@@ -18,8 +18,8 @@
  * - The context's abort signal reaches the executor: on shutdown no new operation starts, an
  *   AllOrNothing run is rolled back, and whatever was being created is in `status.applying`
  *   (written before the run), which the next reconcile, here or on another replica, adopts.
- * - Per-key memory (what this process last wrote to `status.applied`) is dropped by `forget`:
- *   when the object leaves this process's store, and on a sharding hand-over.
+ * - Per-key memory (what this process last wrote to `status.applied` and `status.applying`) is
+ *   dropped by `forget`: when the object leaves this process's store, and on a sharding hand-over.
  */
 import type { RabbitQueueBatch, RabbitQueueBatchSpec, RabbitQueueBatchStatus } from '../api/schema.js';
 import { formatErrors } from '../api/validate.js';
@@ -65,14 +65,21 @@ export interface ReconcilerDeps {
 
 type Context = ReconcileContext<RabbitQueueBatch>;
 
+/** A batch's ownership record: `status.applied` as ids, and the write-ahead `status.applying`. */
+interface Ownership {
+  owned: Set<string>;
+  applying: readonly string[];
+}
+
 export class RabbitQueueBatchReconciler {
   private readonly now: () => Date;
   /**
-   * What each batch owns, as this process last wrote it to `status.applied`. The store can lag
-   * behind our own status write (its watch event has not arrived yet); while this process holds
-   * the key it is the only writer of that status, so its last write is the truth.
+   * What each batch owns and was creating, as this process last wrote it to `status.applied` and
+   * `status.applying`. The store can lag behind our own status write (its watch event has not
+   * arrived yet); while this process holds the key it is the only writer of that status, so its
+   * last write is the truth.
    */
-  private readonly ownedWritten = new Map<string, { uid: string | undefined; owned: Set<string>; applying: readonly string[] }>();
+  private readonly lastWritten = new Map<string, { uid: string | undefined } & Ownership>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -98,7 +105,7 @@ export class RabbitQueueBatchReconciler {
 
   /** Drops what this process remembers of `key`: another writer may change its status next. */
   forget(key: string): void {
-    this.ownedWritten.delete(key);
+    this.lastWritten.delete(key);
     this.deps.forgotten?.(key);
   }
 
@@ -119,8 +126,9 @@ export class RabbitQueueBatchReconciler {
 
     const started = performance.now();
     // Owned: what the status says this resource made, plus what a crashed reconcile was creating.
-    const applying = new Set(this.applyingOf(batch));
-    const recorded = this.ownedOf(batch);
+    const record = this.recordOf(batch);
+    const applying = new Set(record.applying);
+    const recorded = record.owned;
     const owned = new Set([...recorded, ...applying]);
     const wanted = namesLookedAt(spec, owned);
     const observed = await vhostFor(this.deps, batch, spec, api, await this.deps.observed.observe(api, spec.vhost, wanted), wanted);
@@ -162,7 +170,7 @@ export class RabbitQueueBatchReconciler {
       this.deps.event(batch, 'Warning', Reason.Unauthorized, message);
     }
     await this.deps.writeStatus(batch, status);
-    this.ownedWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied), applying: status.applying ?? [] });
+    this.lastWritten.set(keyOf(batch), { uid: batch.metadata.uid, owned: ownedSet(status.applied), applying: status.applying ?? [] });
     reportRun(this.deps, { batch, spec, result, seconds, writes, repaired });
     return result;
   }
@@ -171,7 +179,8 @@ export class RabbitQueueBatchReconciler {
     if (!batch.metadata.finalizers?.includes(FINALIZER)) return;
     const validation = validateBatchSpec(batch, Number.MAX_SAFE_INTEGER);
     // What a run was creating when it crashed, or whose answer it lost, may exist: deleted too.
-    const owned = new Set([...this.ownedOf(batch), ...this.applyingOf(batch)]);
+    const record = this.recordOf(batch);
+    const owned = new Set([...record.owned, ...record.applying]);
     if (validation.ok && validation.spec.deletionPolicy === 'Delete' && owned.size > 0) {
       const spec = { ...validation.spec, vhost: batch.status?.applied?.vhost ?? validation.spec.vhost };
       const { api } = await this.deps.connect(batch);
@@ -243,15 +252,11 @@ export class RabbitQueueBatchReconciler {
     return { requeueAfterMs: conflictRequeueMs };
   }
 
-  private ownedOf(batch: RabbitQueueBatch): Set<string> {
-    const written = this.ownedWritten.get(keyOf(batch));
-    return written && written.uid === batch.metadata.uid ? new Set(written.owned) : ownedSet(batch.status?.applied);
-  }
-
-  /** The write-ahead record: what a run was creating and may have made (see `ownedOf` for why our own write wins). */
-  private applyingOf(batch: RabbitQueueBatch): readonly string[] {
-    const written = this.ownedWritten.get(keyOf(batch));
-    return written && written.uid === batch.metadata.uid ? written.applying : (batch.status?.applying ?? []);
+  /** What `batch` owns and was creating: this process's own last write while it holds the key, else its status. */
+  private recordOf(batch: RabbitQueueBatch): Ownership {
+    const written = this.lastWritten.get(keyOf(batch));
+    if (written && written.uid === batch.metadata.uid) return { owned: new Set(written.owned), applying: written.applying };
+    return { owned: ownedSet(batch.status?.applied), applying: batch.status?.applying ?? [] };
   }
 
   private timestamp(): string {
